@@ -1,0 +1,271 @@
+"""The ``opsapi`` command: serve, worker, migrate, admin."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlalchemy import select
+
+from backend.auth import service as auth
+from backend.auth.models import Role, Tenant
+from backend.config import Settings, get_settings
+from backend.db import create_engine, create_sessionmaker, resolve_database_url
+from backend.errors import AppError
+from backend.logs import configure_logging
+
+app = typer.Typer(
+    help="opsapi: long-running AI work as durable operations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+admin = typer.Typer(help="Tenants and API keys.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+DEV_TENANT = "development"
+T = TypeVar("T")
+
+
+def _database_url(settings: Settings) -> str:
+    """The configured URL, or the embedded server's (started or joined)."""
+    url = resolve_database_url(settings)
+    # Child processes (uvicorn workers) and Alembic join the same server.
+    os.environ["OPSAPI_DATABASE_URL"] = url
+    return url
+
+
+def _run_with_session(url: str, settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    async def main() -> T:
+        engine = create_engine(url, settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest revision."""
+    from backend.migrate import upgrade
+
+    settings = get_settings()
+    configure_logging(settings)
+    upgrade(_database_url(settings))
+    typer.echo("database is at the latest revision")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API processes.")] = 1,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Do not run a worker inside the API processes.")
+    ] = False,
+) -> None:
+    """Migrate, then serve the API (with an in-process worker unless --no-worker)."""
+    import uvicorn
+
+    from backend.migrate import upgrade
+
+    settings = get_settings()
+    configure_logging(settings)
+    url = _database_url(settings)
+    upgrade(url)
+    if settings.environment == "development":
+        _print_development_key(url, settings)
+    os.environ["OPSAPI_RUN_WORKER"] = "false" if no_worker else "true"
+    get_settings.cache_clear()
+    uvicorn.run(
+        "backend.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+def _print_development_key(url: str, settings: Settings) -> None:
+    async def ensure(session: Any) -> auth.IssuedKey | None:
+        if await session.scalar(select(Tenant).where(Tenant.name == DEV_TENANT)) is not None:
+            return None
+        tenant = await auth.create_tenant(session, DEV_TENANT)
+        return await auth.create_key(session, tenant, role=Role.admin, principal_name="developer")
+
+    issued = _run_with_session(url, settings, ensure)
+    if issued is not None:
+        typer.echo(
+            "\nDevelopment API key (shown once; tenant 'development', role admin):\n\n"
+            f"    {issued.key}\n\n"
+            f"Try: curl -H 'Authorization: Bearer {issued.key}' "
+            "http://127.0.0.1:8000/api/v1/operations\n"
+        )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Handlers at once.")] = None,
+    kinds: Annotated[
+        list[str] | None, typer.Option("--kinds", help="Only these kinds (repeatable).")
+    ] = None,
+    queues: Annotated[
+        list[str] | None, typer.Option("--queues", help="Only these queues (repeatable).")
+    ] = None,
+) -> None:
+    """Run a worker until SIGTERM or SIGINT, then shut down gracefully."""
+    from backend.features import build_registry
+    from backend.operations.worker import Worker
+
+    settings = get_settings()
+    configure_logging(settings)
+    url = _database_url(settings)
+    registry = build_registry(settings)
+    if not registry.names():
+        _fail("No operation kinds are registered: nothing to work on.")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        engine = create_engine(url, settings)
+        try:
+            await Worker(
+                engine=engine,
+                database_url=url,
+                registry=registry,
+                settings=settings,
+                concurrency=concurrency,
+                kinds=_split(kinds),
+                queues=_split(queues),
+            ).run(stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _admin(work: Callable[[Any], Awaitable[T]]) -> T:
+    settings = get_settings()
+    try:
+        return _run_with_session(_database_url(settings), settings, work)
+    except AppError as exc:
+        _fail(exc.detail)
+        raise
+
+
+@admin.command("create-tenant")
+def create_tenant(
+    name: Annotated[str, typer.Argument(help="Unique tenant name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a tenant."""
+
+    async def work(session: Any) -> Tenant:
+        return await auth.create_tenant(session, name)
+
+    tenant = _admin(work)
+    if as_json:
+        typer.echo(json.dumps({"tenant_id": str(tenant.id), "name": tenant.name}))
+    else:
+        typer.echo(f"tenant {tenant.name} created: {tenant.id}")
+
+
+@admin.command("create-key")
+def create_key(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.member,
+    name: Annotated[str | None, typer.Option(help="Who or what uses the key.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Create a principal with an API key in a tenant; the key is printed once."""
+
+    async def work(session: Any) -> auth.IssuedKey:
+        found = await auth.get_tenant_by_name(session, tenant)
+        return await auth.create_key(session, found, role=role, principal_name=name)
+
+    issued = _admin(work)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "key": issued.key,
+                    "key_id": str(issued.key_id),
+                    "tenant_id": str(issued.tenant_id),
+                    "principal_id": str(issued.principal_id),
+                    "role": issued.role.value,
+                }
+            )
+        )
+    else:
+        typer.echo(f"{issued.key}\n(role {issued.role.value}; store it now, it is not shown again)")
+
+
+@admin.command("list-keys")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List API keys (never the keys themselves: their prefixes)."""
+
+    async def work(session: Any) -> list[auth.KeyListing]:
+        return await auth.list_keys(session, tenant)
+
+    keys = _admin(work)
+    rows = [
+        {
+            "key_id": str(k.key_id),
+            "prefix": k.prefix,
+            "tenant": k.tenant,
+            "principal_id": str(k.principal_id),
+            "principal": k.principal_name,
+            "role": k.role.value,
+            "created_at": k.created_at.isoformat(),
+            "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+            "revoked": k.revoked_at is not None,
+        }
+        for k in keys
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        state = "revoked" if r["revoked"] else "active"
+        typer.echo(f"{r['key_id']}  {r['prefix']}…  {r['tenant']}  {r['role']}  {state}")
+
+
+@admin.command("revoke-key")
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="Key id or listed prefix.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Revoke an API key at once."""
+
+    async def work(session: Any) -> Any:
+        return await auth.revoke_key(session, key)
+
+    key_id = _admin(work)
+    typer.echo(json.dumps({"key_id": str(key_id), "revoked": True}) if as_json else f"revoked {key_id}")

@@ -1,0 +1,92 @@
+"""Settings, read from the environment (prefix ``OPSAPI_``, nested with ``__``) and ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
+    max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
+    pool_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a free connection before failing."
+    )
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = Field(default=10, ge=1, description="Handlers run at once per worker.")
+    poll_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between claim attempts when no NOTIFY arrives."
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a claim is valid without a heartbeat."
+    )
+    heartbeat_interval: float = Field(
+        default=10.0, gt=0, description="Seconds between batched lease extensions."
+    )
+    maintenance_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between rescue/prune rounds of the leader."
+    )
+    shutdown_grace: float = Field(
+        default=30.0, ge=0, description="Seconds running handlers may finish after SIGTERM."
+    )
+    queues: list[str] = Field(default=["default"], description="Queues this worker claims from.")
+
+
+class OperationSettings(BaseModel):
+    retention_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Finished operations are kept this long."
+    )
+    prune_batch_size: int = Field(default=1000, ge=1, description="Rows deleted per prune step.")
+    max_wait_seconds: float = Field(
+        default=60.0, gt=0, description="Upper bound of /wait?timeout and Prefer: wait."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPSAPI_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="development prints a key for a development tenant on first start.",
+    )
+    data_dir: Path = Field(
+        default=Path(".opsapi"), description="Where the embedded PostgreSQL keeps its data."
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json: one JSON object per line; console: human-readable."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql:// or postgresql+asyncpg://). "
+        "Unset: an embedded PostgreSQL under data_dir is started (or joined).",
+    )
+    handler_modules: list[str] = Field(
+        default=[],
+        description="Extra modules, each defining register(registry), adding operation kinds.",
+    )
+    run_worker: bool = Field(
+        default=False,
+        description="Run a worker inside each API process (opsapi serve sets it unless "
+        "--no-worker).",
+    )
+    database: DatabaseSettings = DatabaseSettings()
+    worker: WorkerSettings = WorkerSettings()
+    operations: OperationSettings = OperationSettings()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

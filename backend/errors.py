@@ -1,0 +1,217 @@
+"""One application error type, rendered everywhere as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """A failure the client should see: an HTTP status, a stable code and a readable detail."""
+
+    status: int = 500
+    code: str = "INTERNAL_ERROR"
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(self.detail)
+
+
+class NotAuthenticated(AppError):
+    status = 401
+    code = "NOT_AUTHENTICATED"
+    title = "Missing or invalid API key"
+
+
+class PermissionDenied(AppError):
+    status = 403
+    code = "PERMISSION_DENIED"
+    title = "Not allowed"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "NOT_FOUND"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "CONFLICT"
+    title = "Conflict"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    title = "Service unavailable"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable machine-readable ``code``."""
+
+    type: str = Field(examples=["urn:opsapi:problem:operation-not-found"])
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["OPERATION_NOT_FOUND"])
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "urn:opsapi:problem:" + code.lower().replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        "request_id": request.scope.get("state", {}).get("request_id"),
+    }
+    if extra:
+        body.update(extra)
+    return JSONResponse(
+        jsonable_encoder(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        request,
+        status=exc.status,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return problem_response(
+        request,
+        status=422,
+        code="VALIDATION_ERROR",
+        title="Invalid request",
+        detail="The request is not valid: see errors for each field.",
+        extra={"errors": errors},
+    )
+
+
+_HTTP_CODES = {
+    404: ("NOT_FOUND", "Not found", "No resource exists at this URL."),
+    405: ("METHOD_NOT_ALLOWED", "Method not allowed", "This URL does not accept this method."),
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code, title, detail = _HTTP_CODES.get(
+        exc.status_code, ("HTTP_ERROR", "HTTP error", str(exc.detail))
+    )
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=title,
+        detail=detail,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = request.scope.get("state", {}).get("request_id")
+    if _is_database_unavailable(exc):
+        log.warning("database unavailable", extra={"request_id": request_id, "error": str(exc)})
+        return await _database_unavailable(request)
+    log.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    return problem_response(
+        request,
+        status=500,
+        code="INTERNAL_ERROR",
+        title="Internal server error",
+        detail="Something went wrong on our side. Retry later; quote the request_id if it persists.",
+    )
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return bool(exc.connection_invalidated) or _is_database_unavailable(exc.orig)
+    if isinstance(exc, OSError | asyncpg.exceptions.CannotConnectNowError):
+        return True
+    cause = exc.__cause__
+    return cause is not None and _is_database_unavailable(cause)
+
+
+async def _database_unavailable(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=503,
+        code="DATABASE_UNAVAILABLE",
+        title="Service unavailable",
+        detail="The database cannot be reached right now. Retry after the given delay.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries documenting problem+json answers for the given statuses."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem"}
+        for status in statuses
+    }

@@ -1,0 +1,89 @@
+"""The application factory and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+
+from backend import __version__
+from backend.config import Settings, get_settings
+from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
+from backend.errors import install_error_handlers
+from backend.features import build_registry
+from backend.health import router as health_router
+from backend.logs import configure_logging
+from backend.middleware import RequestContext
+from backend.migrate import head_revision
+from backend.operations import repository
+from backend.operations.listener import ChangeWaiters, Listener
+from backend.operations.registry import Registry
+from backend.operations.router import router as operations_router
+from backend.operations.worker import Worker
+
+DESCRIPTION = """\
+Long-running AI work as durable **operations**. A create endpoint answers
+`202 Accepted` with an Operation at once; follow it by polling (with `ETag`),
+long-polling (`/wait`), server-sent events, or webhooks.
+
+Authenticate with `Authorization: Bearer <API key>`. Every error is
+`application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    registry: Registry | None = None,
+    database_url: str | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    """Build the app; the engine, listener and optional worker start in its lifespan."""
+    settings = settings or get_settings()
+    registry = registry if registry is not None else build_registry(settings)
+    if configure_logs:
+        configure_logging(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        engine = create_engine(url, settings)
+        waiters = ChangeWaiters()
+        listener = Listener(libpq_dsn(url), {repository.CHANNEL_CHANGED: waiters.on_changed})
+        listener.on_reconnect.append(waiters.wake_all)
+        app.state.settings = settings
+        app.state.registry = registry
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.waiters = waiters
+        app.state.migration_head = head_revision()
+        await listener.start()
+        stop = asyncio.Event()
+        worker_task: asyncio.Task[None] | None = None
+        if settings.run_worker and len(registry.names()) > 0:
+            worker = Worker(engine=engine, database_url=url, registry=registry, settings=settings)
+            worker_task = asyncio.create_task(worker.run(stop), name="opsapi-worker")
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            await listener.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="opsapi",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContext)
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(operations_router)
+    app.include_router(api)
+    app.include_router(health_router)
+    return app

@@ -1,0 +1,6 @@
+"""Imports every model so the metadata is complete (for Alembic and the schema check)."""
+
+
+def import_all_models() -> None:
+    import backend.auth.models  # noqa: F401
+    import backend.operations.models  # noqa: F401

@@ -1,0 +1,90 @@
+"""What a handler gets: its parameters, progress reporting, cancellation, sessions, a logger."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.operations import repository
+from backend.operations.repository import ClaimedOperation
+from backend.operations.schemas import Progress
+
+
+class OperationCancelled(Exception):
+    """Raised by ``raise_if_cancelled`` when the caller asked to cancel the operation."""
+
+
+class OperationContext:
+    """The handler's view of the operation it runs.
+
+    Use ``session`` for the handler's final domain writes: the engine commits it in
+    the same transaction as the operation's completion, so either both happen or
+    neither does. Its transaction begins at the first statement, so do slow work
+    (model calls) before touching it, and read through ``sessionmaker`` in short
+    transactions of their own.
+    """
+
+    def __init__(
+        self,
+        *,
+        claimed: ClaimedOperation,
+        owner: str,
+        engine: AsyncEngine,
+        sessionmaker: async_sessionmaker[AsyncSession],
+    ) -> None:
+        self.operation_id: uuid.UUID = claimed.id
+        self.kind = claimed.kind
+        self.tenant_id = claimed.tenant_id
+        self.principal_id = claimed.principal_id
+        self.target = claimed.target
+        self.attempt = claimed.attempt
+        self.max_attempts = claimed.max_attempts
+        self.sessionmaker = sessionmaker
+        self.log: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(
+            "opsapi.handler"
+        ).bind(operation_id=str(claimed.id), kind=claimed.kind, attempt=claimed.attempt)
+        self._owner = owner
+        self._engine = engine
+        self._session: AsyncSession | None = None
+        self._cancel_requested = False
+
+    @property
+    def session(self) -> AsyncSession:
+        """A session committed together with this operation's completion."""
+        if self._session is None:
+            self._session = self.sessionmaker()
+        return self._session
+
+    @property
+    def used_session(self) -> AsyncSession | None:
+        return self._session
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel_requested
+
+    def request_cancel(self) -> None:
+        self._cancel_requested = True
+
+    def raise_if_cancelled(self) -> None:
+        """For CPU-bound loops that rarely await: stop here if a cancel was requested."""
+        if self._cancel_requested:
+            raise OperationCancelled()
+
+    async def progress(
+        self,
+        percent: float | None = None,
+        stage: str | None = None,
+        message: str | None = None,
+    ) -> bool:
+        """Publish progress on the operation; False when this attempt no longer owns it."""
+        value: dict[str, Any] = Progress(
+            percent=percent, stage=stage, message=message
+        ).model_dump()
+        async with self._engine.begin() as conn:
+            return await repository.set_progress(
+                conn, owner=self._owner, id=self.operation_id, attempt=self.attempt, progress=value
+            )

@@ -1,0 +1,140 @@
+"""Running one claimed operation: handler, timeout, cancellation, and its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from backend.operations.context import OperationCancelled, OperationContext
+from backend.operations.exceptions import OperationFailure
+from backend.operations.registry import OperationKind
+from backend.operations.service import CANCELLED_ERROR
+
+log = logging.getLogger(__name__)
+
+
+class StopReason:
+    CANCEL = "cancel"  # the caller asked to cancel
+    LEASE_LOST = "lease_lost"  # someone else owns the outcome now: discard
+    SHUTDOWN = "shutdown"  # grace period over: give the operation back
+    TIMEOUT = "timeout"  # the kind's timeout passed
+
+
+@dataclass
+class Verdict:
+    """What became of one attempt, before it is written."""
+
+    status: str  # completed | failed | cancelled | retry | release | discard
+    result: Any = None
+    error: dict[str, Any] | None = None
+    delay: float = 0.0
+    refund: bool = False
+
+
+@dataclass
+class Execution:
+    ctx: OperationContext
+    kind: OperationKind
+    params: dict[str, Any]
+    handler_task: asyncio.Task[Any] | None = None
+    stop_reason: str | None = field(default=None)
+
+    def stop(self, reason: str) -> None:
+        """Stop the handler for ``reason``; the first reason given wins."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if reason == StopReason.CANCEL:
+            self.ctx.request_cancel()
+        if self.handler_task is not None and not self.handler_task.done():
+            self.handler_task.cancel()
+
+    async def run(self) -> Verdict:
+        try:
+            params = self.kind.params.model_validate(self.params)
+        except ValidationError:
+            return _failed("INVALID_PARAMS", "The operation's parameters are no longer valid.")
+        if self.stop_reason is not None:
+            return self._stopped()
+        self.handler_task = asyncio.create_task(self.kind.handler(self.ctx, params))
+        done, _ = await asyncio.wait({self.handler_task}, timeout=self.kind.timeout)
+        if not done:
+            self.stop(StopReason.TIMEOUT)
+            await asyncio.wait({self.handler_task})
+        return self._verdict(self.handler_task)
+
+    def _verdict(self, task: asyncio.Task[Any]) -> Verdict:
+        if task.cancelled():
+            return self._stopped()
+        exc = task.exception()
+        if exc is None:
+            return self._completed(task.result())
+        if self.stop_reason is not None and self.stop_reason != StopReason.CANCEL:
+            return self._stopped()
+        if isinstance(exc, OperationCancelled):
+            return Verdict("cancelled", error=CANCELLED_ERROR)
+        if isinstance(exc, OperationFailure):
+            return self._failure(exc.code, exc.message, exc.retryable, exc.retry_after)
+        if isinstance(exc, TimeoutError):
+            return self._failure("TIMEOUT", "A step of the operation timed out.", True, None)
+        self.ctx.log.error("handler raised", exc_info=exc)
+        return self._failure(
+            "INTERNAL_ERROR", "The operation failed unexpectedly; it will be retried.", True, None
+        )
+
+    def _stopped(self) -> Verdict:
+        reason = self.stop_reason
+        if reason == StopReason.CANCEL:
+            return Verdict("cancelled", error=CANCELLED_ERROR)
+        if reason == StopReason.SHUTDOWN:
+            return Verdict("release", delay=0, refund=True)
+        if reason == StopReason.TIMEOUT:
+            return self._failure(
+                "TIMEOUT",
+                f"The operation did not finish within {self.kind.timeout:g} seconds.",
+                True,
+                None,
+            )
+        return Verdict("discard")
+
+    def _completed(self, value: Any) -> Verdict:
+        try:
+            result = _serialise(value, self.kind.result)
+        except ValidationError as exc:
+            self.ctx.log.error("handler returned an invalid result", exc_info=exc)
+            return _failed("INVALID_RESULT", "The operation produced a result that is not valid.")
+        return Verdict("completed", result=result)
+
+    def _failure(
+        self, code: str, message: str, retryable: bool, retry_after: float | None
+    ) -> Verdict:
+        error = {"code": code, "message": message, "retryable": retryable}
+        if retryable and retry_after is not None:
+            return Verdict("retry", error=error, delay=max(0.0, retry_after), refund=True)
+        if retryable and self.ctx.attempt < self.ctx.max_attempts:
+            return Verdict("retry", error=error, delay=backoff(self.kind, self.ctx.attempt))
+        return Verdict("failed", error={**error, "retryable": False})
+
+
+def backoff(kind: OperationKind, attempt: int) -> float:
+    """Exponential backoff with jitter: base·2^(attempt-1), capped, scaled by 0.5–1.0."""
+    ceiling = min(kind.backoff_max, kind.backoff_base * 2 ** (attempt - 1))
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _failed(code: str, message: str) -> Verdict:
+    return Verdict("failed", error={"code": code, "message": message, "retryable": False})
+
+
+def _serialise(value: Any, model: type[BaseModel] | None) -> Any:
+    if model is not None:
+        if not isinstance(value, model):
+            value = model.model_validate(value)
+        return value.model_dump(mode="json")
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value

@@ -1,0 +1,95 @@
+"""Operation kinds: which handler runs a kind, with what parameters and settings.
+
+Features register their kinds at start-up; creating an operation of a kind that is
+not registered fails at once, never later in a worker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from backend.operations.exceptions import UnknownOperationKind
+
+if TYPE_CHECKING:
+    from backend.operations.context import OperationContext
+
+Handler = Callable[["OperationContext", Any], Awaitable[Any]]
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+@dataclass(frozen=True)
+class OperationKind:
+    name: str
+    handler: Handler
+    params: type[BaseModel]
+    result: type[BaseModel] | None = None
+    timeout: float = 300.0
+    max_attempts: int = 3
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    queue: str = "default"
+    # What clients are told in Retry-After while the operation is not done.
+    poll_after: int = 1
+
+
+class Registry:
+    """Maps kind names to their handlers and per-kind settings."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, OperationKind] = {}
+
+    def register(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        params: type[BaseModel],
+        result: type[BaseModel] | None = None,
+        timeout: float = 300.0,
+        max_attempts: int = 3,
+        backoff_base: float = 2.0,
+        backoff_max: float = 300.0,
+        queue: str = "default",
+        poll_after: int = 1,
+    ) -> OperationKind:
+        if not KIND_PATTERN.match(name):
+            raise ValueError(f"Kind {name!r} must be a dotted lowercase name like 'review.summary'.")
+        if name in self._kinds:
+            raise ValueError(f"Kind {name!r} is already registered.")
+        if timeout <= 0 or max_attempts < 1 or backoff_base < 0 or backoff_max < backoff_base:
+            raise ValueError(f"Kind {name!r}: timeout, attempts or backoff out of range.")
+        kind = OperationKind(
+            name=name,
+            handler=handler,
+            params=params,
+            result=result,
+            timeout=timeout,
+            max_attempts=max_attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            queue=queue,
+            poll_after=poll_after,
+        )
+        self._kinds[name] = kind
+        return kind
+
+    def get(self, name: str) -> OperationKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownOperationKind(f"No handler is registered for kind {name!r}.") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def __iter__(self) -> Iterator[OperationKind]:
+        return iter(self._kinds.values())
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)

@@ -1,0 +1,382 @@
+"""The engine's hot SQL: claim, heartbeat, finish, retry, release, rescue, prune.
+
+Every transition after the claim is fenced by ``status = 'processing' AND
+lease_owner = :owner AND attempt = :attempt``: when another actor (a rescue, a
+cancel, a newer attempt) owns the outcome, zero rows match and the late result is
+discarded. Each statement names the index that serves it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+Executor = AsyncConnection | AsyncSession
+
+CHANNEL_PENDING = "opsapi_pending"  # payload: queue name; wakes workers
+CHANNEL_CHANGED = "opsapi_changed"  # payload: comma-separated ids; wakes waiters
+CHANNEL_CANCEL = "opsapi_cancel"  # payload: id; stops a running handler at once
+
+# NOTIFY payloads are limited to 8000 bytes: 36-character ids plus a comma each.
+MAX_IDS_PER_NOTIFY = 200
+
+
+@dataclass(frozen=True)
+class ClaimedOperation:
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    principal_id: uuid.UUID | None
+    kind: str
+    queue: str
+    target: str | None
+    params: dict[str, Any]
+    attempt: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A fenced final write for one attempt."""
+
+    id: uuid.UUID
+    attempt: int
+    status: str  # completed | failed | cancelled
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+# Served by ix_operations_pending (partial: status = 'pending'). SKIP LOCKED lets
+# racing workers take disjoint rows without waiting on each other; the claim
+# commits at once, so no lock is held while the handler runs.
+_CLAIM = text(
+    """
+    WITH next AS (
+        SELECT id FROM operations
+        WHERE status = 'pending' AND run_after <= now()
+          AND queue = ANY(CAST(:queues AS text[]))
+          AND kind = ANY(CAST(:kinds AS text[]))
+        ORDER BY priority, run_after, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE operations AS o
+    SET status = 'processing',
+        attempt = o.attempt + 1,
+        lease_owner = :owner,
+        lease_expires_at = now() + make_interval(secs => :lease),
+        started_at = coalesce(o.started_at, now()),
+        version = o.version + 1,
+        updated_at = now()
+    FROM next
+    WHERE o.id = next.id
+    RETURNING o.id, o.tenant_id, o.principal_id, o.kind, o.queue, o.target, o.params,
+              o.attempt, o.max_attempts
+    """
+)
+
+
+async def claim_batch(
+    conn: Executor,
+    *,
+    owner: str,
+    queues: Sequence[str],
+    kinds: Sequence[str],
+    limit: int,
+    lease_seconds: float,
+) -> list[ClaimedOperation]:
+    rows = (
+        await conn.execute(
+            _CLAIM,
+            {
+                "owner": owner,
+                "queues": list(queues),
+                "kinds": list(kinds),
+                "limit": limit,
+                "lease": lease_seconds,
+            },
+        )
+    ).all()
+    claimed = [
+        ClaimedOperation(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            principal_id=r.principal_id,
+            kind=r.kind,
+            queue=r.queue,
+            target=r.target,
+            params=r.params,
+            attempt=r.attempt,
+            max_attempts=r.max_attempts,
+        )
+        for r in rows
+    ]
+    await notify_changed(conn, [c.id for c in claimed])
+    return claimed
+
+
+# By primary key; fenced per (id, attempt). A row missing from the answer means the
+# lease was lost (rescued, finished elsewhere): the worker stops that handler.
+_EXTEND_LEASES = text(
+    """
+    UPDATE operations AS o
+    SET lease_expires_at = now() + make_interval(secs => :lease)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS int[])) AS h(id, attempt)
+    WHERE o.id = h.id AND o.attempt = h.attempt
+      AND o.status = 'processing' AND o.lease_owner = :owner
+    RETURNING o.id, o.cancel_requested
+    """
+)
+
+
+async def extend_leases(
+    conn: Executor,
+    *,
+    owner: str,
+    held: Sequence[tuple[uuid.UUID, int]],
+    lease_seconds: float,
+) -> dict[uuid.UUID, bool]:
+    """Extend the leases of all held operations; answer id → cancel_requested."""
+    if not held:
+        return {}
+    rows = (
+        await conn.execute(
+            _EXTEND_LEASES,
+            {
+                "owner": owner,
+                "ids": [h[0] for h in held],
+                "attempts": [h[1] for h in held],
+                "lease": lease_seconds,
+            },
+        )
+    ).all()
+    return {r.id: r.cancel_requested for r in rows}
+
+
+# By primary key; fenced per (id, attempt). One statement finishes a whole batch.
+_FINISH = text(
+    """
+    UPDATE operations AS o
+    SET status = f.status,
+        result = f.result,
+        error = f.error,
+        finished_at = now(),
+        expires_at = now() + make_interval(secs => :retention),
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        version = o.version + 1,
+        updated_at = now()
+    FROM jsonb_to_recordset(CAST(:outcomes AS jsonb))
+         AS f(id uuid, attempt int, status text, result jsonb, error jsonb)
+    WHERE o.id = f.id AND o.attempt = f.attempt
+      AND o.status = 'processing' AND o.lease_owner = :owner
+    RETURNING o.id
+    """
+)
+
+
+async def finish_batch(
+    conn: Executor, *, owner: str, outcomes: Sequence[Outcome], retention_seconds: float
+) -> set[uuid.UUID]:
+    """Write final outcomes; answer the ids whose write won (the rest were fenced off)."""
+    if not outcomes:
+        return set()
+    payload = json.dumps(
+        [
+            {
+                "id": str(o.id),
+                "attempt": o.attempt,
+                "status": o.status,
+                "result": o.result,
+                "error": o.error,
+            }
+            for o in outcomes
+        ],
+        default=str,
+    )
+    rows = (
+        await conn.execute(
+            _FINISH, {"owner": owner, "outcomes": payload, "retention": retention_seconds}
+        )
+    ).all()
+    finished = {r.id for r in rows}
+    await notify_changed(conn, list(finished))
+    return finished
+
+
+# By primary key, fenced. ``refund`` = 1 gives the attempt back (a Retry-After
+# deferral or a shutdown release), so it does not count against max_attempts.
+_RESCHEDULE = text(
+    """
+    UPDATE operations
+    SET status = 'pending',
+        run_after = now() + make_interval(secs => :delay),
+        error = CAST(:error AS jsonb),
+        attempt = attempt - :refund,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        version = version + 1,
+        updated_at = now()
+    WHERE id = :id AND attempt = :attempt AND status = 'processing' AND lease_owner = :owner
+    RETURNING queue
+    """
+)
+
+
+async def reschedule(
+    conn: Executor,
+    *,
+    owner: str,
+    id: uuid.UUID,
+    attempt: int,
+    delay: float,
+    error: dict[str, Any] | None,
+    refund: bool,
+) -> bool:
+    """Put a processing operation back to pending after ``delay`` seconds (fenced)."""
+    row = (
+        await conn.execute(
+            _RESCHEDULE,
+            {
+                "owner": owner,
+                "id": id,
+                "attempt": attempt,
+                "delay": delay,
+                "error": json.dumps(error) if error is not None else None,
+                "refund": 1 if refund else 0,
+            },
+        )
+    ).first()
+    if row is None:
+        return False
+    await notify_changed(conn, [id])
+    if delay <= 0:
+        await notify_pending(conn, row.queue)
+    return True
+
+
+_SET_PROGRESS = text(
+    """
+    UPDATE operations
+    SET progress = CAST(:progress AS jsonb), version = version + 1, updated_at = now()
+    WHERE id = :id AND attempt = :attempt AND status = 'processing' AND lease_owner = :owner
+    """
+)
+
+
+async def set_progress(
+    conn: Executor, *, owner: str, id: uuid.UUID, attempt: int, progress: dict[str, Any]
+) -> bool:
+    result = await conn.execute(
+        _SET_PROGRESS,
+        {"owner": owner, "id": id, "attempt": attempt, "progress": json.dumps(progress)},
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        return False
+    await notify_changed(conn, [id])
+    return True
+
+
+# Served by ix_operations_lease (partial: status = 'processing'). Run by the
+# maintenance leader only. Spent attempts fail with WORKER_LOST; the rest go back
+# to pending for another worker.
+_RESCUE = text(
+    """
+    WITH expired AS (
+        SELECT id FROM operations
+        WHERE status = 'processing' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), spent AS (
+        SELECT o.id, o.attempt >= o.max_attempts AS spent
+        FROM operations o JOIN expired e ON e.id = o.id
+    )
+    UPDATE operations AS o
+    SET status = CASE WHEN s.spent THEN 'failed' ELSE 'pending' END,
+        error = CASE WHEN s.spent THEN CAST(:lost AS jsonb) ELSE o.error END,
+        finished_at = CASE WHEN s.spent THEN now() END,
+        expires_at = CASE WHEN s.spent
+                          THEN now() + make_interval(secs => :retention) END,
+        run_after = now(),
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        version = o.version + 1,
+        updated_at = now()
+    FROM spent s
+    WHERE o.id = s.id
+    RETURNING o.id, o.status, o.queue
+    """
+)
+
+WORKER_LOST = {
+    "code": "WORKER_LOST",
+    "message": "The worker running this operation stopped responding and no attempts are left.",
+    "retryable": False,
+}
+
+
+async def rescue_expired(
+    conn: Executor, *, limit: int, retention_seconds: float
+) -> list[tuple[uuid.UUID, str]]:
+    rows = (
+        await conn.execute(
+            _RESCUE,
+            {"limit": limit, "lost": json.dumps(WORKER_LOST), "retention": retention_seconds},
+        )
+    ).all()
+    await notify_changed(conn, [r.id for r in rows])
+    for queue in {r.queue for r in rows if r.status == "pending"}:
+        await notify_pending(conn, queue)
+    return [(r.id, r.status) for r in rows]
+
+
+# Served by ix_operations_expires_at. Bounded, so one round never holds locks long.
+_PRUNE = text(
+    """
+    DELETE FROM operations
+    WHERE id IN (
+        SELECT id FROM operations
+        WHERE expires_at < now()
+        ORDER BY expires_at
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    """
+)
+
+
+async def prune_expired(conn: Executor, *, limit: int) -> int:
+    result = await conn.execute(_PRUNE, {"limit": limit})
+    count: int = result.rowcount  # type: ignore[attr-defined]
+    return count
+
+
+async def notify_changed(conn: Executor, ids: Sequence[uuid.UUID]) -> None:
+    """Announce changed operations to waiters; delivered when the transaction commits."""
+    for start in range(0, len(ids), MAX_IDS_PER_NOTIFY):
+        chunk = ",".join(str(i) for i in ids[start : start + MAX_IDS_PER_NOTIFY])
+        await conn.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": CHANNEL_CHANGED, "payload": chunk},
+        )
+
+
+async def notify_pending(conn: Executor, queue: str) -> None:
+    """Wake idle workers of a queue; delivered when the transaction commits."""
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": CHANNEL_PENDING, "payload": queue},
+    )
+
+
+async def notify_cancel(conn: Executor, id: uuid.UUID) -> None:
+    await conn.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": CHANNEL_CANCEL, "payload": str(id)},
+    )

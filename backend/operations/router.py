@@ -1,0 +1,149 @@
+"""HTTP for the generic Operation resource: read, list, wait, cancel, forget."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from backend.auth.dependencies import CurrentCaller, DbSession, WritingCaller
+from backend.errors import problem_responses
+from backend.operations import service
+from backend.operations.http import etag, operation_headers, to_schema
+from backend.operations.models import Operation
+from backend.operations.schemas import OperationList, OperationOut
+from backend.operations.states import Status
+
+router = APIRouter(prefix="/operations", tags=["operations"])
+
+def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(
+        to_schema(request, op).model_dump(mode="json"),
+        status_code=status_code,
+        headers=operation_headers(request, op, request.app.state.registry),
+    )
+
+
+@router.get(
+    "/{operation_id}",
+    name="get_operation",
+    summary="Get an operation",
+    response_model=OperationOut,
+    responses={
+        304: {"description": "Not modified since the ETag given in If-None-Match."},
+        **problem_responses(401, 404, 422),
+    },
+)
+async def get_operation(
+    operation_id: uuid.UUID, request: Request, session: DbSession, caller: CurrentCaller
+) -> Response:
+    """The operation in any status. While it is not done, `Retry-After` suggests when
+    to poll again; send the `ETag` back in `If-None-Match` to get a cheap 304."""
+    op = await service.get_operation(session, caller.tenant_id, operation_id)
+    tag = etag(op)
+    if tag in _parse_if_none_match(request.headers.get("if-none-match")):
+        headers = operation_headers(request, op, request.app.state.registry)
+        return Response(status_code=304, headers=headers)
+    return _render(request, op)
+
+
+def _parse_if_none_match(value: str | None) -> set[str]:
+    if not value:
+        return set()
+    tags = {t.strip() for t in value.split(",")}
+    # Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+    return tags | {t[2:] for t in tags if t.startswith("W/")} | {"W/" + t for t in tags}
+
+
+@router.get(
+    "",
+    name="list_operations",
+    summary="List operations",
+    response_model=OperationList,
+    responses=problem_responses(401, 422),
+)
+async def list_operations(
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    status: Annotated[list[Status] | None, Query(description="Repeat to match several.")] = None,
+    kind: Annotated[str | None, Query(max_length=100)] = None,
+    target: Annotated[str | None, Query(max_length=2000)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page_token: Annotated[str | None, Query(max_length=200)] = None,
+) -> OperationList:
+    """Your tenant's operations, newest first, one page at a time."""
+    filters = service.ListFilters(
+        statuses=status or [],
+        kind=kind,
+        target=target,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    ops, next_token = await service.list_operations(
+        session, caller.tenant_id, filters, page_size=page_size, page_token=page_token
+    )
+    return OperationList(
+        operations=[to_schema(request, op) for op in ops], next_page_token=next_token
+    )
+
+
+@router.get(
+    "/{operation_id}/wait",
+    name="wait_operation",
+    summary="Wait for an operation to finish",
+    response_model=OperationOut,
+    responses=problem_responses(401, 404, 422),
+)
+async def wait_operation(
+    operation_id: uuid.UUID,
+    request: Request,
+    caller: CurrentCaller,
+    timeout: Annotated[
+        float, Query(ge=0, le=60, description="Seconds to wait at most (≤ 60).")
+    ] = 30,
+) -> JSONResponse:
+    """Answers as soon as the operation is done, or with its current state at the timeout."""
+    state = request.app.state
+    limit = min(timeout, state.settings.operations.max_wait_seconds)
+    op = await service.wait_for_operation(
+        state.sessionmaker, state.waiters, caller.tenant_id, operation_id, limit
+    )
+    return _render(request, op)
+
+
+@router.post(
+    "/{operation_id}/cancel",
+    name="cancel_operation",
+    summary="Cancel an operation",
+    response_model=OperationOut,
+    responses=problem_responses(401, 403, 404),
+)
+async def cancel_operation(
+    operation_id: uuid.UUID, request: Request, session: DbSession, caller: WritingCaller
+) -> JSONResponse:
+    """Pending: cancelled at once. Processing: `cancel_requested` is set and the worker
+    stops the handler promptly. Finished: returned unchanged."""
+    retention = timedelta(seconds=request.app.state.settings.operations.retention_seconds)
+    op = await service.cancel_operation(session, caller, operation_id, retention=retention)
+    return _render(request, op)
+
+
+@router.delete(
+    "/{operation_id}",
+    name="delete_operation",
+    summary="Forget a finished operation",
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def delete_operation(
+    operation_id: uuid.UUID, session: DbSession, caller: WritingCaller
+) -> Response:
+    """Deletes a finished operation. An active one answers 409: cancel it first."""
+    await service.delete_operation(session, caller, operation_id)
+    return Response(status_code=204)

@@ -1,0 +1,307 @@
+"""The worker: claims operations, runs their handlers, keeps leases, writes outcomes.
+
+One worker process runs many handlers concurrently on one event loop. Any number of
+workers on any number of machines share the database; exactly one of them at a time
+(the holder of an advisory lock) also runs maintenance: rescue of expired leases and
+pruning of expired operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.config import Settings
+from backend.db import libpq_dsn
+from backend.ids import new_id
+from backend.operations import repository
+from backend.operations.context import OperationContext
+from backend.operations.execution import Execution, StopReason, Verdict
+from backend.operations.listener import Listener
+from backend.operations.registry import Registry
+from backend.operations.repository import ClaimedOperation, Outcome
+from backend.operations.writer import OutcomeWriter
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key of the maintenance leader ("opsapi" in ASCII).
+MAINTENANCE_LOCK_KEY = 0x6F707361706920
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        database_url: str,
+        registry: Registry,
+        settings: Settings,
+        concurrency: int | None = None,
+        queues: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> None:
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{new_id().hex[-8:]}"
+        self._engine = engine
+        self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self._dsn = libpq_dsn(database_url)
+        self._registry = registry
+        self._ws = settings.worker
+        self._retention = settings.operations.retention_seconds
+        self._prune_batch = settings.operations.prune_batch_size
+        self._concurrency = concurrency or self._ws.concurrency
+        self._queues = list(queues or self._ws.queues)
+        self._kinds = list(kinds) if kinds else registry.names()
+        unknown = [k for k in self._kinds if k not in registry]
+        if unknown:
+            raise ValueError(f"Unknown operation kinds for this worker: {', '.join(unknown)}")
+        self._running: dict[uuid.UUID, Execution] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._writer = OutcomeWriter(engine, owner=self.id, retention_seconds=self._retention)
+        self.is_leader = False
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then shut down gracefully."""
+        listener = Listener(
+            self._dsn,
+            {
+                repository.CHANNEL_PENDING: self._on_pending,
+                repository.CHANNEL_CANCEL: self._on_cancel,
+            },
+        )
+        listener.on_reconnect.append(self._wake.set)
+        await listener.start()
+        self._writer.start()
+        loops = [
+            asyncio.create_task(self._heartbeat_loop(), name="opsapi-heartbeat"),
+            asyncio.create_task(self._maintenance_loop(listener), name="opsapi-maintenance"),
+        ]
+        log.info(
+            "worker started",
+            extra={"worker_id": self.id, "concurrency": self._concurrency, "kinds": self._kinds},
+        )
+        try:
+            await self._claim_loop(stop)
+        finally:
+            await self._drain()
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            await self._writer.stop()
+            await listener.stop()
+            log.info("worker stopped", extra={"worker_id": self.id})
+
+    # -- claiming -----------------------------------------------------------------
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            free = self._concurrency - len(self._running)
+            if free > 0:
+                self._wake.clear()
+                try:
+                    claimed = await self._claim(free)
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 - database away: back off, retry
+                    failures += 1
+                    log.warning("claim failed", extra={"error": str(exc)})
+                    await _sleep_or(stop, min(0.1 * 2**failures, 5.0))
+                    continue
+                for op in claimed:
+                    self._start(op)
+                if len(claimed) == free:
+                    # The queue may hold more: wait only for a free slot.
+                    await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+                    continue
+            await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+
+    async def _claim(self, limit: int) -> list[ClaimedOperation]:
+        async with self._engine.begin() as conn:
+            return await repository.claim_batch(
+                conn,
+                owner=self.id,
+                queues=self._queues,
+                kinds=self._kinds,
+                limit=limit,
+                lease_seconds=self._ws.lease_seconds,
+            )
+
+    def _on_pending(self, queue: str) -> None:
+        if queue in self._queues:
+            self._wake.set()
+
+    def _on_cancel(self, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            execution = self._running.get(uuid.UUID(payload))
+            if execution is not None:
+                execution.stop(StopReason.CANCEL)
+
+    # -- running ------------------------------------------------------------------
+
+    def _start(self, op: ClaimedOperation) -> None:
+        ctx = OperationContext(
+            claimed=op, owner=self.id, engine=self._engine, sessionmaker=self._sessionmaker
+        )
+        execution = Execution(ctx=ctx, kind=self._registry.get(op.kind), params=op.params)
+        self._running[op.id] = execution
+        task = asyncio.create_task(self._execute(execution), name=f"opsapi-op-{op.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, execution: Execution) -> None:
+        ctx = execution.ctx
+        try:
+            verdict = await execution.run()
+            await self._record(execution, verdict)
+        except Exception:
+            ctx.log.exception("recording the outcome failed; the lease will expire and rescue it")
+        finally:
+            session = ctx.used_session
+            if session is not None:
+                await session.close()
+            self._running.pop(ctx.operation_id, None)
+            self._wake.set()
+
+    async def _record(self, execution: Execution, verdict: Verdict) -> None:
+        ctx = execution.ctx
+        session = ctx.used_session
+        if verdict.status == "discard":
+            ctx.log.warning("lease lost; result discarded")
+            return
+        if session is not None and verdict.status == "completed":
+            # The handler's domain writes and the completion commit together, or not at all.
+            won = await repository.finish_batch(
+                session,
+                owner=self.id,
+                outcomes=[Outcome(ctx.operation_id, ctx.attempt, "completed", verdict.result)],
+                retention_seconds=self._retention,
+            )
+            if won:
+                await session.commit()
+            else:
+                await session.rollback()
+                ctx.log.warning("fenced off; result and domain writes discarded")
+            return
+        if session is not None:
+            await session.rollback()
+        if verdict.status in ("retry", "release"):
+            async with self._engine.begin() as conn:
+                await repository.reschedule(
+                    conn,
+                    owner=self.id,
+                    id=ctx.operation_id,
+                    attempt=ctx.attempt,
+                    delay=verdict.delay,
+                    error=verdict.error,
+                    refund=verdict.refund,
+                )
+            ctx.log.info(
+                "operation rescheduled",
+                extra={"verdict": verdict.status, "delay": round(verdict.delay, 3)},
+            )
+            return
+        won = await self._writer.write(
+            Outcome(ctx.operation_id, ctx.attempt, verdict.status, verdict.result, verdict.error)
+        )
+        if not won:
+            ctx.log.warning("fenced off; outcome discarded", extra={"verdict": verdict.status})
+        elif verdict.status != "completed":
+            ctx.log.info("operation finished", extra={"status": verdict.status})
+
+    # -- leases -------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._ws.heartbeat_interval)
+            held = [(i, e.ctx.attempt) for i, e in self._running.items()]
+            if not held:
+                continue
+            try:
+                async with self._engine.begin() as conn:
+                    alive = await repository.extend_leases(
+                        conn, owner=self.id, held=held, lease_seconds=self._ws.lease_seconds
+                    )
+            except Exception as exc:  # noqa: BLE001 - try again next beat
+                log.warning("heartbeat failed", extra={"error": str(exc)})
+                continue
+            for op_id, _attempt in held:
+                execution = self._running.get(op_id)
+                if execution is None:
+                    continue
+                if op_id not in alive:
+                    execution.stop(StopReason.LEASE_LOST)
+                elif alive[op_id]:
+                    execution.stop(StopReason.CANCEL)
+
+    # -- maintenance --------------------------------------------------------------
+
+    async def _maintenance_loop(self, listener: Listener) -> None:
+        while True:
+            try:
+                self.is_leader = await self._hold_leadership(listener)
+                if self.is_leader:
+                    await self.maintain()
+            except Exception as exc:  # noqa: BLE001 - try again next round
+                log.warning("maintenance failed", extra={"error": str(exc)})
+            await asyncio.sleep(self._ws.maintenance_interval)
+
+    async def _hold_leadership(self, listener: Listener) -> bool:
+        # A session-level advisory lock on the long-lived LISTEN connection: it is
+        # released by PostgreSQL itself when this process or its connection dies.
+        conn = listener.connection
+        if conn is None:
+            return False
+        if self.is_leader:
+            return True
+        held: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
+        return held
+
+    async def maintain(self) -> None:
+        """One round: rescue expired leases, then prune expired operations, in batches."""
+        while True:
+            async with self._engine.begin() as conn:
+                rescued = await repository.rescue_expired(
+                    conn, limit=500, retention_seconds=self._retention
+                )
+            for op_id, status in rescued:
+                log.warning("lease expired", extra={"operation_id": str(op_id), "now": status})
+            if len(rescued) < 500:
+                break
+        while True:
+            async with self._engine.begin() as conn:
+                pruned = await repository.prune_expired(conn, limit=self._prune_batch)
+            if pruned < self._prune_batch:
+                break
+
+    # -- shutdown -----------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Stop claiming; let handlers finish within the grace period; release the rest."""
+        if self._tasks:
+            log.info("draining", extra={"running": len(self._running)})
+            await asyncio.wait(set(self._tasks), timeout=self._ws.shutdown_grace)
+        for execution in list(self._running.values()):
+            execution.stop(StopReason.SHUTDOWN)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=10)
+
+
+async def _wait_any(event: asyncio.Event, stop: asyncio.Event, *, timeout: float) -> None:
+    waits = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+
+
+async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,80 @@
+"""Batches final outcomes into one fenced UPDATE per round trip."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from backend.operations import repository
+from backend.operations.repository import Outcome
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 100
+
+
+class OutcomeWriter:
+    """Collects outcomes from many handlers and writes them together.
+
+    While one batch is being written the next accumulates, so under load one
+    statement finishes many operations; when idle a single outcome goes at once.
+    """
+
+    def __init__(self, engine: AsyncEngine, *, owner: str, retention_seconds: float) -> None:
+        self._engine = engine
+        self._owner = owner
+        self._retention = retention_seconds
+        self._queue: list[tuple[Outcome, asyncio.Future[bool]]] = []
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="opsapi-outcome-writer")
+
+    async def write(self, outcome: Outcome) -> bool:
+        """Queue an outcome; answer whether it won (False: fenced off by another actor)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((outcome, future))
+        self._ready.set()
+        return await future
+
+    async def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        while self._queue:
+            await asyncio.sleep(0.01)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                batch = self._queue[:MAX_BATCH]
+                try:
+                    won = await self._flush([o for o, _ in batch])
+                except Exception as exc:  # noqa: BLE001 - the database may be away: retry
+                    log.warning("writing outcomes failed, retrying", extra={"error": str(exc)})
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay = 0.05
+                del self._queue[: len(batch)]
+                for outcome, future in batch:
+                    if not future.done():
+                        future.set_result(outcome.id in won)
+
+    async def _flush(self, outcomes: list[Outcome]) -> set[uuid.UUID]:
+        async with self._engine.begin() as conn:
+            return await repository.finish_batch(
+                conn, owner=self._owner, outcomes=outcomes, retention_seconds=self._retention
+            )
