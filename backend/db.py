@@ -10,7 +10,12 @@ from typing import Any
 
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import DateTime
 
@@ -54,11 +59,12 @@ def embedded_database_url(data_dir: Path) -> str:
     pgserver keeps one server per data folder: a second process with the same folder
     joins the running server instead of starting another.
     """
-    import pgserver
+    from pgserver import postgres_server
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode=None)
+    # The server stops when the last process using it exits; later ones join it.
+    server = postgres_server.get_server(data_dir / "pgdata", cleanup_mode="stop")
     uri: str = server.get_uri()
     return uri
 

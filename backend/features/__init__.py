@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 from backend.config import Settings
 from backend.operations.registry import Registry
@@ -12,6 +14,10 @@ def build_registry(settings: Settings) -> Registry:
     """Every kind this process can create and run: the features', then any configured
     handler modules (each defines ``register(registry)``)."""
     registry = Registry()
+    # Console scripts do not put the working directory on the path; handler modules
+    # of a deployment (or its tests) usually live there.
+    if settings.handler_modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     for module_name in settings.handler_modules:
         module = importlib.import_module(module_name)
         register = getattr(module, "register", None)

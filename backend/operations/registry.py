@@ -59,7 +59,9 @@ class Registry:
         poll_after: int = 1,
     ) -> OperationKind:
         if not KIND_PATTERN.match(name):
-            raise ValueError(f"Kind {name!r} must be a dotted lowercase name like 'review.summary'.")
+            raise ValueError(
+                f"Kind {name!r} must be a dotted lowercase name like 'review.summary'."
+            )
         if name in self._kinds:
             raise ValueError(f"Kind {name!r} is already registered.")
         if timeout <= 0 or max_attempts < 1 or backoff_base < 0 or backoff_max < backoff_base:
