@@ -33,18 +33,24 @@ DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
 async def _caller(
-    session: DbSession,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
+    """The caller behind the API key. Authentication is its own short transaction, so
+    the key's row is never locked and no connection is held for the rest of the request
+    (a long-poll of a minute must not stall the key's other requests)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated(
             "Send an API key as `Authorization: Bearer <key>`.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    caller = await authenticate(session, credentials.credentials)
+    async with request.app.state.sessionmaker() as session:
+        caller = await authenticate(session, credentials.credentials)
+        await session.commit()
     if caller is None:
         raise NotAuthenticated(
-            "The API key is unknown or has been revoked.",
+            "The API key is unknown or has been revoked. Ask an administrator for a valid "
+            "key (`opsapi admin create-key`).",
             headers={"WWW-Authenticate": "Bearer"},
         )
     return caller

@@ -67,7 +67,8 @@ async def create_key(
     principal_name: str | None = None,
 ) -> IssuedKey:
     """Create a principal in the tenant and an API key for it; the key is returned once."""
-    principal = Principal(tenant_id=tenant.id, name=principal_name or f"{role.value} key", role=role)
+    name = principal_name or f"{role.value} key"
+    principal = Principal(tenant_id=tenant.id, name=name, role=role)
     session.add(principal)
     await session.flush()
     key = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -153,8 +154,16 @@ async def authenticate(session: AsyncSession, key: str) -> Caller | None:
     if row is None:
         return None
     if row.stale:
+        # SKIP LOCKED: when a concurrent request is already recording the use, this one
+        # neither waits for it nor writes the same timestamp again.
         await session.execute(
-            text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id}
+            text(
+                """
+                UPDATE api_keys SET last_used_at = now()
+                WHERE id = (SELECT id FROM api_keys WHERE id = :id FOR UPDATE SKIP LOCKED)
+                """
+            ),
+            {"id": row.id},
         )
     return Caller(
         principal_id=row.principal_id, tenant_id=row.tenant_id, role=Role(row.role), key_id=row.id

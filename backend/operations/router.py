@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -18,6 +18,7 @@ from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
 
 router = APIRouter(prefix="/operations", tags=["operations"])
+
 
 def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResponse:
     return JSONResponse(
@@ -43,19 +44,19 @@ async def get_operation(
     """The operation in any status. While it is not done, `Retry-After` suggests when
     to poll again; send the `ETag` back in `If-None-Match` to get a cheap 304."""
     op = await service.get_operation(session, caller.tenant_id, operation_id)
-    tag = etag(op)
-    if tag in _parse_if_none_match(request.headers.get("if-none-match")):
+    if _matches_if_none_match(request.headers.get("if-none-match"), etag(op)):
         headers = operation_headers(request, op, request.app.state.registry)
         return Response(status_code=304, headers=headers)
     return _render(request, op)
 
 
-def _parse_if_none_match(value: str | None) -> set[str]:
+def _matches_if_none_match(value: str | None, tag: str) -> bool:
+    """RFC 9110 §13.1.2: ``*`` matches any current representation, and the comparison
+    is weak, so ``W/"x"`` and ``"x"`` are the same tag."""
     if not value:
-        return set()
-    tags = {t.strip() for t in value.split(",")}
-    # Weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
-    return tags | {t[2:] for t in tags if t.startswith("W/")} | {"W/" + t for t in tags}
+        return False
+    candidates = {t.strip().removeprefix("W/") for t in value.split(",")}
+    return "*" in candidates or tag.removeprefix("W/") in candidates
 
 
 @router.get(
@@ -72,8 +73,14 @@ async def list_operations(
     status: Annotated[list[Status] | None, Query(description="Repeat to match several.")] = None,
     kind: Annotated[str | None, Query(max_length=100)] = None,
     target: Annotated[str | None, Query(max_length=2000)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Annotated[
+        datetime | None,
+        Query(description="Only operations created after this time (ISO 8601; UTC if no offset)."),
+    ] = None,
+    created_before: Annotated[
+        datetime | None,
+        Query(description="Only operations created before this time (ISO 8601; UTC if no offset)."),
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     page_token: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OperationList:
@@ -82,8 +89,8 @@ async def list_operations(
         statuses=status or [],
         kind=kind,
         target=target,
-        created_after=created_after,
-        created_before=created_before,
+        created_after=_as_utc(created_after),
+        created_before=_as_utc(created_before),
     )
     ops, next_token = await service.list_operations(
         session, caller.tenant_id, filters, page_size=page_size, page_token=page_token
@@ -91,6 +98,13 @@ async def list_operations(
     return OperationList(
         operations=[to_schema(request, op) for op in ops], next_page_token=next_token
     )
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """A time without an offset is UTC, whatever the server's local time zone is."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @router.get(
