@@ -162,7 +162,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """500 for a fault on our side (503 when it is the database being unreachable).
+
+    The exception goes to the log under the request id; the client gets no detail of it.
+    """
     request_id = request.scope.get("state", {}).get("request_id")
     if _is_database_unavailable(exc):
         log.warning("database unavailable", extra={"request_id": request_id, "error": str(exc)})
@@ -173,7 +177,8 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         status=500,
         code="INTERNAL_ERROR",
         title="Internal server error",
-        detail="Something went wrong on our side. Retry later; quote the request_id if it persists.",
+        detail="Something went wrong on our side. Retry later; if it persists, report it "
+        "with the request_id.",
     )
 
 
@@ -184,7 +189,9 @@ def _is_database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.TimeoutError | ConnectionError | asyncpg.PostgresConnectionError):
         return True
     if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or _is_database_unavailable(exc.orig)
+        if exc.connection_invalidated:
+            return True
+        return exc.orig is not None and _is_database_unavailable(exc.orig)
     if isinstance(exc, OSError | asyncpg.exceptions.CannotConnectNowError):
         return True
     cause = exc.__cause__
@@ -200,6 +207,10 @@ async def _database_unavailable(request: Request) -> JSONResponse:
         detail="The database cannot be reached right now. Retry after the given delay.",
         headers={"Retry-After": "5"},
     )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    return await unexpected_error_response(request, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

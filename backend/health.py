@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -30,10 +34,24 @@ async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     try:
         async with state.engine.connect() as conn:
-            revision = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    except Exception:  # noqa: BLE001 - any failure means not ready
-        return JSONResponse({"status": "unavailable", "detail": "database unreachable"}, 503)
+            migrated = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
+            revision = (
+                await conn.scalar(text("SELECT version_num FROM alembic_version"))
+                if migrated
+                else None
+            )
+    except Exception as exc:  # noqa: BLE001 - any failure to ask means not ready
+        log.warning("readiness check failed", extra={"error": str(exc)})
+        return _not_ready("database unreachable")
+    if not migrated:
+        return _not_ready("database has no schema yet: run `opsapi migrate`")
     if revision != state.migration_head:
-        detail = f"database at revision {revision}, expected {state.migration_head}: run migrate"
-        return JSONResponse({"status": "unavailable", "detail": detail}, 503)
+        return _not_ready(
+            f"database at revision {revision}, expected {state.migration_head}: "
+            "run `opsapi migrate`"
+        )
     return JSONResponse({"status": "ok"})
+
+
+def _not_ready(detail: str) -> JSONResponse:
+    return JSONResponse({"status": "unavailable", "detail": detail}, 503)

@@ -6,8 +6,10 @@ import logging
 import time
 
 import structlog
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.errors import unexpected_error_response
 from backend.ids import new_id
 
 log = logging.getLogger("opsapi.request")
@@ -26,12 +28,14 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
+        response_started = False
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -41,6 +45,13 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost error middleware, so a
+            # 500 carries X-Request-ID like every other answer and is logged once.
+            if response_started:
+                raise
+            response = await unexpected_error_response(Request(scope), exc)
+            await response(scope, receive, send_with_id)
         finally:
             log.info(
                 "request",

@@ -138,3 +138,14 @@ def make_caller(sessionmaker: async_sessionmaker[AsyncSession]) -> KeyFactory:
 @pytest.fixture
 async def caller(make_caller: KeyFactory) -> ApiCaller:
     return await make_caller()
+
+
+@pytest.fixture
+async def unreachable_database(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """Point the running app at a port where no database listens."""
+    engine = create_engine("postgresql://postgres@127.0.0.1:9/nowhere", settings)
+    previous = app.state.engine, app.state.sessionmaker
+    app.state.engine, app.state.sessionmaker = engine, create_sessionmaker(engine)
+    yield
+    app.state.engine, app.state.sessionmaker = previous
+    await engine.dispose()
