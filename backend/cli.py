@@ -7,7 +7,8 @@ import json
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from sqlalchemy import select
@@ -53,7 +54,7 @@ def _run_with_session(url: str, settings: Settings, work: Callable[[Any], Awaita
     return asyncio.run(main())
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(message, err=True)
     raise typer.Exit(code=1)
 
@@ -174,7 +175,6 @@ def _admin(work: Callable[[Any], Awaitable[T]]) -> T:
         return _run_with_session(_database_url(settings), settings, work)
     except AppError as exc:
         _fail(exc.detail)
-        raise
 
 
 @admin.command("create-tenant")
@@ -268,4 +268,33 @@ def revoke_key(
         return await auth.revoke_key(session, key)
 
     key_id = _admin(work)
-    typer.echo(json.dumps({"key_id": str(key_id), "revoked": True}) if as_json else f"revoked {key_id}")
+    if as_json:
+        typer.echo(json.dumps({"key_id": str(key_id), "revoked": True}))
+    else:
+        typer.echo(f"revoked {key_id}")
+
+
+@app.command()
+def openapi(
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the OpenAPI document as JSON; needs no database."""
+    from backend.main import create_app
+    from backend.openapi import document_text
+    from backend.operations.registry import Registry
+
+    # Routes, not registered kinds, make the document: an empty registry keeps it
+    # independent of the handler modules configured here.
+    document = document_text(create_app(Settings(), registry=Registry(), configure_logs=False))
+    if output is None:
+        typer.echo(document, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(document, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)
+
+
+if __name__ == "__main__":
+    app()

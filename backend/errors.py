@@ -220,9 +220,21 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
+_RESPONSE_DESCRIPTIONS = {
+    400: "The request cannot be processed as sent.",
+    401: "No API key, a malformed Authorization header, or an unknown or revoked key.",
+    403: "The API key may not do this.",
+    404: "Not found (another tenant's resources are never visible).",
+    409: "Conflicts with the current state of the resource.",
+    422: "Invalid request: `errors` lists each field.",
+    503: "A dependency is unavailable; retry after `Retry-After`.",
+}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries documenting problem+json answers for the given statuses."""
+    """OpenAPI entries documenting problem+json answers for the given statuses (the
+    document lists them under ``application/problem+json``: see backend.openapi)."""
     return {
-        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem"}
+        status: {"model": Problem, "description": _RESPONSE_DESCRIPTIONS.get(status, "Problem")}
         for status in statuses
     }

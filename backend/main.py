@@ -17,6 +17,7 @@ from backend.health import router as health_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
 from backend.migrate import head_revision
+from backend.openapi import install_openapi, operation_id
 from backend.operations import repository
 from backend.operations.listener import ChangeWaiters, Listener
 from backend.operations.registry import Registry
@@ -41,19 +42,22 @@ def create_app(
     configure_logs: bool = True,
 ) -> FastAPI:
     """Build the app; the engine, listener and optional worker start in its lifespan."""
-    settings = settings or get_settings()
-    registry = registry if registry is not None else build_registry(settings)
+    # A new name bound once: the lifespan closure does not see a reassigned one narrowed.
+    config = settings or get_settings()
+    registry = registry if registry is not None else build_registry(config)
     if configure_logs:
-        configure_logging(settings)
+        configure_logging(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
-        engine = create_engine(url, settings)
+        url: str = (
+            database_url if database_url else await asyncio.to_thread(resolve_database_url, config)
+        )
+        engine = create_engine(url, config)
         waiters = ChangeWaiters()
         listener = Listener(libpq_dsn(url), {repository.CHANNEL_CHANGED: waiters.on_changed})
         listener.on_reconnect.append(waiters.wake_all)
-        app.state.settings = settings
+        app.state.settings = config
         app.state.registry = registry
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
@@ -62,8 +66,8 @@ def create_app(
         await listener.start()
         stop = asyncio.Event()
         worker_task: asyncio.Task[None] | None = None
-        if settings.run_worker and len(registry.names()) > 0:
-            worker = Worker(engine=engine, database_url=url, registry=registry, settings=settings)
+        if config.run_worker and len(registry.names()) > 0:
+            worker = Worker(engine=engine, database_url=url, registry=registry, settings=config)
             worker_task = asyncio.create_task(worker.run(stop), name="opsapi-worker")
         try:
             yield
@@ -79,7 +83,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app)
     install_error_handlers(app)
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")

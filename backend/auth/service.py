@@ -45,7 +45,10 @@ def hash_key(key: str) -> str:
 async def create_tenant(session: AsyncSession, name: str) -> Tenant:
     existing = await session.scalar(select(Tenant).where(Tenant.name == name))
     if existing is not None:
-        raise TenantExists(f"A tenant named {name!r} already exists.")
+        raise TenantExists(
+            f"A tenant named {name!r} already exists. Choose another name, or add a key to "
+            f"it with `opsapi admin create-key --tenant {name}`."
+        )
     tenant = Tenant(name=name)
     session.add(tenant)
     await session.flush()
@@ -55,7 +58,10 @@ async def create_tenant(session: AsyncSession, name: str) -> Tenant:
 async def get_tenant_by_name(session: AsyncSession, name: str) -> Tenant:
     tenant = await session.scalar(select(Tenant).where(Tenant.name == name))
     if tenant is None:
-        raise TenantNotFound(f"No tenant is named {name!r}.")
+        raise TenantNotFound(
+            f"No tenant is named {name!r}. Create it with `opsapi admin create-tenant {name}`, "
+            "or see the existing ones with `opsapi admin list-keys`."
+        )
     return tenant
 
 
@@ -127,7 +133,10 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> uuid.UUID:
         condition = ApiKey.prefix == key_id_or_prefix
     key = await session.scalar(select(ApiKey).where(condition))
     if key is None:
-        raise KeyNotFound(f"No API key matches {key_id_or_prefix!r}.")
+        raise KeyNotFound(
+            f"No API key matches {key_id_or_prefix!r}. Pass a key id or prefix as shown by "
+            "`opsapi admin list-keys`."
+        )
     if key.revoked_at is None:
         await session.execute(
             update(ApiKey).where(ApiKey.id == key.id).values(revoked_at=text("now()"))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -23,9 +25,9 @@ def to_schema(request: Request, op: Operation) -> OperationOut:
         status=op.state,
         done=op.state.done,
         target=op.target,
-        progress=op.progress,  # type: ignore[arg-type]
+        progress=op.progress,
         result=op.result,
-        error=op.error,  # type: ignore[arg-type]
+        error=op.error,
         attempt=op.attempt,
         max_attempts=op.max_attempts,
         priority=op.priority,
@@ -51,6 +53,36 @@ def operation_headers(request: Request, op: Operation, registry: Registry) -> di
         poll_after = registry.get(op.kind).poll_after if op.kind in registry else 1
         headers["Retry-After"] = str(poll_after)
     return headers
+
+
+# OpenAPI descriptions of the headers every operation answer carries.
+OPERATION_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "Changes with every change of the operation; send it in If-None-Match.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds before polling again; only while the operation is not done.",
+        "schema": {"type": "integer"},
+    },
+}
+
+
+def accepted_responses() -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entry for a create endpoint's 202 (pair with ``status_code=202`` and
+    ``response_model=OperationOut``)."""
+    return {
+        202: {
+            "description": "Accepted: follow the operation at Location.",
+            "headers": {
+                "Location": {
+                    "description": "Absolute URL of the operation.",
+                    "schema": {"type": "string", "format": "uri"},
+                },
+                **OPERATION_HEADERS,
+            },
+        }
+    }
 
 
 def accepted(request: Request, op: Operation) -> JSONResponse:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from backend.auth.dependencies import CurrentCaller, DbSession, WritingCaller
 from backend.errors import problem_responses
 from backend.operations import service
-from backend.operations.http import etag, operation_headers, to_schema
+from backend.operations.http import OPERATION_HEADERS, etag, operation_headers, to_schema
 from backend.operations.models import Operation
 from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
@@ -34,7 +34,11 @@ def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResp
     summary="Get an operation",
     response_model=OperationOut,
     responses={
-        304: {"description": "Not modified since the ETag given in If-None-Match."},
+        200: {"headers": OPERATION_HEADERS},
+        304: {
+            "description": "Not modified since the ETag given in If-None-Match.",
+            "headers": OPERATION_HEADERS,
+        },
         **problem_responses(401, 404, 422),
     },
 )
@@ -112,7 +116,7 @@ def _as_utc(moment: datetime | None) -> datetime | None:
     name="wait_operation",
     summary="Wait for an operation to finish",
     response_model=OperationOut,
-    responses=problem_responses(401, 404, 422),
+    responses={200: {"headers": OPERATION_HEADERS}, **problem_responses(401, 404, 422)},
 )
 async def wait_operation(
     operation_id: uuid.UUID,
@@ -136,7 +140,7 @@ async def wait_operation(
     name="cancel_operation",
     summary="Cancel an operation",
     response_model=OperationOut,
-    responses=problem_responses(401, 403, 404),
+    responses={200: {"headers": OPERATION_HEADERS}, **problem_responses(401, 403, 404, 422)},
 )
 async def cancel_operation(
     operation_id: uuid.UUID, request: Request, session: DbSession, caller: WritingCaller
