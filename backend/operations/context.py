@@ -43,9 +43,9 @@ class OperationContext:
         self.attempt = claimed.attempt
         self.max_attempts = claimed.max_attempts
         self.sessionmaker = sessionmaker
-        self.log: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(
-            "opsapi.handler"
-        ).bind(operation_id=str(claimed.id), kind=claimed.kind, attempt=claimed.attempt)
+        self.log: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger("opsapi.handler").bind(
+            operation_id=str(claimed.id), kind=claimed.kind, attempt=claimed.attempt
+        )
         self._owner = owner
         self._engine = engine
         self._session: AsyncSession | None = None
@@ -81,9 +81,7 @@ class OperationContext:
         message: str | None = None,
     ) -> bool:
         """Publish progress on the operation; False when this attempt no longer owns it."""
-        value: dict[str, Any] = Progress(
-            percent=percent, stage=stage, message=message
-        ).model_dump()
+        value: dict[str, Any] = Progress(percent=percent, stage=stage, message=message).model_dump()
         async with self._engine.begin() as conn:
             return await repository.set_progress(
                 conn, owner=self._owner, id=self.operation_id, attempt=self.attempt, progress=value

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from backend.operations.context import OperationCancelled, OperationContext
 from backend.operations.exceptions import OperationFailure
 from backend.operations.registry import OperationKind
-from backend.operations.service import CANCELLED_ERROR
+from backend.operations.repository import CANCELLED_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,15 @@ class Execution:
             return _failed("INVALID_PARAMS", "The operation's parameters are no longer valid.")
         if self.stop_reason is not None:
             return self._stopped()
-        self.handler_task = asyncio.create_task(self.kind.handler(self.ctx, params))
+        self.handler_task = asyncio.create_task(self._call_handler(params))
         done, _ = await asyncio.wait({self.handler_task}, timeout=self.kind.timeout)
         if not done:
             self.stop(StopReason.TIMEOUT)
             await asyncio.wait({self.handler_task})
         return self._verdict(self.handler_task)
+
+    async def _call_handler(self, params: BaseModel) -> Any:
+        return await self.kind.handler(self.ctx, params)
 
     def _verdict(self, task: asyncio.Task[Any]) -> Verdict:
         if task.cancelled():
@@ -73,7 +76,9 @@ class Execution:
         exc = task.exception()
         if exc is None:
             return self._completed(task.result())
-        if self.stop_reason is not None and self.stop_reason != StopReason.CANCEL:
+        # Whatever a handler raises while being stopped (a cancel turned into its own
+        # error, say), the reason it was stopped decides the outcome.
+        if self.stop_reason is not None:
             return self._stopped()
         if isinstance(exc, OperationCancelled):
             return Verdict("cancelled", error=CANCELLED_ERROR)
@@ -82,9 +87,9 @@ class Execution:
         if isinstance(exc, TimeoutError):
             return self._failure("TIMEOUT", "A step of the operation timed out.", True, None)
         self.ctx.log.error("handler raised", exc_info=exc)
-        return self._failure(
-            "INTERNAL_ERROR", "The operation failed unexpectedly; it will be retried.", True, None
-        )
+        # The message is shown to clients both while a retry waits and once attempts
+        # are spent, so it promises nothing about retries.
+        return self._failure("INTERNAL_ERROR", "The operation failed unexpectedly.", True, None)
 
     def _stopped(self) -> Verdict:
         reason = self.stop_reason
@@ -122,7 +127,7 @@ class Execution:
 
 def backoff(kind: OperationKind, attempt: int) -> float:
     """Exponential backoff with jitter: base·2^(attempt-1), capped, scaled by 0.5–1.0."""
-    ceiling = min(kind.backoff_max, kind.backoff_base * 2 ** (attempt - 1))
+    ceiling = min(kind.backoff_max, kind.backoff_base * 2.0 ** (attempt - 1))
     return ceiling * random.uniform(0.5, 1.0)
 
 

@@ -58,18 +58,9 @@ class Listener:
     async def _run(self) -> None:
         delay = 0.1
         while True:
-            lost = asyncio.Event()
             try:
-                conn = await asyncpg.connect(self._dsn)
-                conn.add_termination_listener(lambda _c: lost.set())
-                for channel in self._channels:
-                    await conn.add_listener(channel, self._dispatch)
-                self._conn = conn
+                await self._listen()
                 delay = 0.1
-                self._connected.set()
-                for callback in self.on_reconnect:
-                    callback()
-                await lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
@@ -80,6 +71,25 @@ class Listener:
                 callback()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    async def _listen(self) -> None:
+        """Connect, subscribe, and return only when the connection is lost."""
+        lost = asyncio.Event()
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            conn.add_termination_listener(lambda _conn: lost.set())
+            for channel in self._channels:
+                await conn.add_listener(channel, self._dispatch)
+            self._conn = conn
+            self._connected.set()
+            for callback in self.on_reconnect:
+                callback()
+            await lost.wait()
+        except Exception:
+            # A connection that failed half-way must not stay open; on a stop,
+            # stop() closes it politely.
+            conn.terminate()
+            raise
 
 
 class ChangeWaiters:

@@ -26,6 +26,19 @@ CHANNEL_CANCEL = "opsapi_cancel"  # payload: id; stops a running handler at once
 # NOTIFY payloads are limited to 8000 bytes: 36-character ids plus a comma each.
 MAX_IDS_PER_NOTIFY = 200
 
+# The errors written by the engine itself, in the shape clients see.
+WORKER_LOST = {
+    "code": "WORKER_LOST",
+    "message": "The worker running this operation stopped responding and no attempts are left.",
+    "retryable": False,
+}
+
+CANCELLED_ERROR = {
+    "code": "CANCELLED",
+    "message": "The operation was cancelled at the caller's request.",
+    "retryable": False,
+}
+
 
 @dataclass(frozen=True)
 class ClaimedOperation:
@@ -210,20 +223,26 @@ async def finish_batch(
 
 
 # By primary key, fenced. ``refund`` = 1 gives the attempt back (a Retry-After
-# deferral or a shutdown release), so it does not count against max_attempts.
+# deferral or a shutdown release), so it does not count against max_attempts. A
+# cancel requested meanwhile is honoured here: the operation ends cancelled instead
+# of running again.
 _RESCHEDULE = text(
     """
     UPDATE operations
-    SET status = 'pending',
+    SET status = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'pending' END,
         run_after = now() + make_interval(secs => :delay),
-        error = CAST(:error AS jsonb),
-        attempt = attempt - :refund,
+        error = CASE WHEN cancel_requested THEN CAST(:cancelled AS jsonb)
+                     ELSE CAST(:error AS jsonb) END,
+        attempt = CASE WHEN cancel_requested THEN attempt ELSE attempt - :refund END,
+        finished_at = CASE WHEN cancel_requested THEN now() END,
+        expires_at = CASE WHEN cancel_requested
+                          THEN now() + make_interval(secs => :retention) END,
         lease_owner = NULL,
         lease_expires_at = NULL,
         version = version + 1,
         updated_at = now()
     WHERE id = :id AND attempt = :attempt AND status = 'processing' AND lease_owner = :owner
-    RETURNING queue
+    RETURNING queue, status
     """
 )
 
@@ -237,8 +256,13 @@ async def reschedule(
     delay: float,
     error: dict[str, Any] | None,
     refund: bool,
-) -> bool:
-    """Put a processing operation back to pending after ``delay`` seconds (fenced)."""
+    retention_seconds: float,
+) -> str | None:
+    """Put a processing operation back to pending after ``delay`` seconds (fenced).
+
+    Answers the new status (``cancelled`` when a cancel was requested meanwhile), or
+    None when the write was fenced off.
+    """
     row = (
         await conn.execute(
             _RESCHEDULE,
@@ -248,16 +272,19 @@ async def reschedule(
                 "attempt": attempt,
                 "delay": delay,
                 "error": json.dumps(error) if error is not None else None,
+                "cancelled": json.dumps(CANCELLED_ERROR),
                 "refund": 1 if refund else 0,
+                "retention": retention_seconds,
             },
         )
     ).first()
     if row is None:
-        return False
+        return None
     await notify_changed(conn, [id])
-    if delay <= 0:
+    if row.status == "pending" and delay <= 0:
         await notify_pending(conn, row.queue)
-    return True
+    status: str = row.status
+    return status
 
 
 _SET_PROGRESS = text(
@@ -283,51 +310,56 @@ async def set_progress(
 
 
 # Served by ix_operations_lease (partial: status = 'processing'). Run by the
-# maintenance leader only. Spent attempts fail with WORKER_LOST; the rest go back
-# to pending for another worker.
+# maintenance leader only. The next status is computed from the row as locked (FOR
+# UPDATE re-reads a row changed since the snapshot): a requested cancel ends it
+# cancelled, spent attempts fail it with WORKER_LOST, the rest go back to pending
+# for another worker.
 _RESCUE = text(
     """
     WITH expired AS (
-        SELECT id FROM operations
+        SELECT id,
+               CASE WHEN cancel_requested THEN 'cancelled'
+                    WHEN attempt >= max_attempts THEN 'failed'
+                    ELSE 'pending' END AS next_status
+        FROM operations
         WHERE status = 'processing' AND lease_expires_at < now()
         ORDER BY lease_expires_at
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
-    ), spent AS (
-        SELECT o.id, o.attempt >= o.max_attempts AS spent
-        FROM operations o JOIN expired e ON e.id = o.id
     )
     UPDATE operations AS o
-    SET status = CASE WHEN s.spent THEN 'failed' ELSE 'pending' END,
-        error = CASE WHEN s.spent THEN CAST(:lost AS jsonb) ELSE o.error END,
-        finished_at = CASE WHEN s.spent THEN now() END,
-        expires_at = CASE WHEN s.spent
+    SET status = e.next_status,
+        error = CASE e.next_status WHEN 'cancelled' THEN CAST(:cancelled AS jsonb)
+                                   WHEN 'failed' THEN CAST(:lost AS jsonb)
+                                   ELSE o.error END,
+        finished_at = CASE WHEN e.next_status <> 'pending' THEN now() END,
+        expires_at = CASE WHEN e.next_status <> 'pending'
                           THEN now() + make_interval(secs => :retention) END,
         run_after = now(),
         lease_owner = NULL,
         lease_expires_at = NULL,
         version = o.version + 1,
         updated_at = now()
-    FROM spent s
-    WHERE o.id = s.id
+    FROM expired e
+    WHERE o.id = e.id
     RETURNING o.id, o.status, o.queue
     """
 )
-
-WORKER_LOST = {
-    "code": "WORKER_LOST",
-    "message": "The worker running this operation stopped responding and no attempts are left.",
-    "retryable": False,
-}
 
 
 async def rescue_expired(
     conn: Executor, *, limit: int, retention_seconds: float
 ) -> list[tuple[uuid.UUID, str]]:
+    """Take back operations whose lease expired; answer (id, new status) for each."""
     rows = (
         await conn.execute(
             _RESCUE,
-            {"limit": limit, "lost": json.dumps(WORKER_LOST), "retention": retention_seconds},
+            {
+                "limit": limit,
+                "lost": json.dumps(WORKER_LOST),
+                "cancelled": json.dumps(CANCELLED_ERROR),
+                "retention": retention_seconds,
+            },
         )
     ).all()
     await notify_changed(conn, [r.id for r in rows])

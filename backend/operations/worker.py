@@ -16,7 +16,8 @@ import socket
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from backend.config import Settings
 from backend.db import libpq_dsn
@@ -65,6 +66,8 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._writer = OutcomeWriter(engine, owner=self.id, retention_seconds=self._retention)
+        # The connection that holds the maintenance lock; the lock dies with it.
+        self._lock_connection: asyncpg.Connection | None = None
         self.is_leader = False
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -96,6 +99,9 @@ class Worker:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._writer.stop()
             await listener.stop()
+            # Closing the listener's connection gave the maintenance lock back.
+            self._lock_connection = None
+            self.is_leader = False
             log.info("worker stopped", extra={"worker_id": self.id})
 
     # -- claiming -----------------------------------------------------------------
@@ -166,7 +172,10 @@ class Worker:
             session = ctx.used_session
             if session is not None:
                 await session.close()
-            self._running.pop(ctx.operation_id, None)
+            # A retry without delay may already have been claimed again by this worker:
+            # forget only this attempt's execution, never its successor's.
+            if self._running.get(ctx.operation_id) is execution:
+                del self._running[ctx.operation_id]
             self._wake.set()
 
     async def _record(self, execution: Execution, verdict: Verdict) -> None:
@@ -177,13 +186,13 @@ class Worker:
             return
         if session is not None and verdict.status == "completed":
             # The handler's domain writes and the completion commit together, or not at all.
-            won = await repository.finish_batch(
+            finished = await repository.finish_batch(
                 session,
                 owner=self.id,
                 outcomes=[Outcome(ctx.operation_id, ctx.attempt, "completed", verdict.result)],
                 retention_seconds=self._retention,
             )
-            if won:
+            if finished:
                 await session.commit()
             else:
                 await session.rollback()
@@ -192,20 +201,7 @@ class Worker:
         if session is not None:
             await session.rollback()
         if verdict.status in ("retry", "release"):
-            async with self._engine.begin() as conn:
-                await repository.reschedule(
-                    conn,
-                    owner=self.id,
-                    id=ctx.operation_id,
-                    attempt=ctx.attempt,
-                    delay=verdict.delay,
-                    error=verdict.error,
-                    refund=verdict.refund,
-                )
-            ctx.log.info(
-                "operation rescheduled",
-                extra={"verdict": verdict.status, "delay": round(verdict.delay, 3)},
-            )
+            await self._reschedule(execution, verdict)
             return
         won = await self._writer.write(
             Outcome(ctx.operation_id, ctx.attempt, verdict.status, verdict.result, verdict.error)
@@ -215,14 +211,36 @@ class Worker:
         elif verdict.status != "completed":
             ctx.log.info("operation finished", extra={"status": verdict.status})
 
+    async def _reschedule(self, execution: Execution, verdict: Verdict) -> None:
+        ctx = execution.ctx
+        async with self._engine.begin() as conn:
+            status = await repository.reschedule(
+                conn,
+                owner=self.id,
+                id=ctx.operation_id,
+                attempt=ctx.attempt,
+                delay=verdict.delay,
+                error=verdict.error,
+                refund=verdict.refund,
+                retention_seconds=self._retention,
+            )
+        if status is None:
+            ctx.log.warning("fenced off; outcome discarded", extra={"verdict": verdict.status})
+        else:
+            ctx.log.info(
+                "operation rescheduled",
+                extra={"verdict": verdict.status, "delay": round(verdict.delay, 3), "now": status},
+            )
+
     # -- leases -------------------------------------------------------------------
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self._ws.heartbeat_interval)
-            held = [(i, e.ctx.attempt) for i, e in self._running.items()]
-            if not held:
+            executions = list(self._running.values())
+            if not executions:
                 continue
+            held = [(e.ctx.operation_id, e.ctx.attempt) for e in executions]
             try:
                 async with self._engine.begin() as conn:
                     alive = await repository.extend_leases(
@@ -231,9 +249,11 @@ class Worker:
             except Exception as exc:  # noqa: BLE001 - try again next beat
                 log.warning("heartbeat failed", extra={"error": str(exc)})
                 continue
-            for op_id, _attempt in held:
-                execution = self._running.get(op_id)
-                if execution is None:
+            # The answer is about the executions asked for: one that finished meanwhile
+            # (its operation perhaps claimed again as a new attempt) is left alone.
+            for execution in executions:
+                op_id = execution.ctx.operation_id
+                if self._running.get(op_id) is not execution:
                     continue
                 if op_id not in alive:
                     execution.stop(StopReason.LEASE_LOST)
@@ -254,13 +274,17 @@ class Worker:
 
     async def _hold_leadership(self, listener: Listener) -> bool:
         # A session-level advisory lock on the long-lived LISTEN connection: it is
-        # released by PostgreSQL itself when this process or its connection dies.
+        # released by PostgreSQL itself when this process or its connection dies. A
+        # reconnected listener has a new connection that holds nothing, so the lock
+        # counts only while the connection that took it is the live one.
         conn = listener.connection
         if conn is None:
+            self._lock_connection = None
             return False
-        if self.is_leader:
+        if conn is self._lock_connection:
             return True
         held: bool = await conn.fetchval("SELECT pg_try_advisory_lock($1)", MAINTENANCE_LOCK_KEY)
+        self._lock_connection = conn if held else None
         return held
 
     async def maintain(self) -> None:

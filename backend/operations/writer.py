@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 
@@ -29,6 +30,7 @@ class OutcomeWriter:
         self._retention = retention_seconds
         self._queue: list[tuple[Outcome, asyncio.Future[bool]]] = []
         self._ready = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -41,17 +43,25 @@ class OutcomeWriter:
         self._ready.set()
         return await future
 
-    async def stop(self) -> None:
-        """Write what is queued, then stop."""
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop.
+
+        If the database stays away longer than ``timeout``, the outcomes still queued
+        are dropped: their leases expire and the maintenance leader takes them back.
+        """
         if self._task is None:
             return
-        while self._queue:
-            await asyncio.sleep(0.01)
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
+        self._closing = True
+        self._ready.set()
+        done, _ = await asyncio.wait({self._task}, timeout=timeout)
+        if not done:
+            log.warning("outcomes not written at shutdown", extra={"count": len(self._queue)})
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            for _outcome, future in self._queue:
+                future.cancel()
+            self._queue.clear()
 
     async def _run(self) -> None:
         delay = 0.05
@@ -72,6 +82,8 @@ class OutcomeWriter:
                 for outcome, future in batch:
                     if not future.done():
                         future.set_result(outcome.id in won)
+            if self._closing:
+                return
 
     async def _flush(self, outcomes: list[Outcome]) -> set[uuid.UUID]:
         async with self._engine.begin() as conn:
