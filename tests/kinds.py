@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
+from collections import Counter
 
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from backend.operations.context import OperationContext
-from backend.operations.exceptions import OperationFailure
+from backend.operations.exceptions import OperationFailure, RetryableFailure
 from backend.operations.registry import Registry
 
 RUNS_TABLE = """
@@ -73,17 +75,71 @@ async def fail(ctx: OperationContext, params: FailParams) -> dict[str, int]:
 
 class RecordParams(BaseModel):
     seconds: float = 0.0
+    # Sleep only in these worker processes (None: in every one), so a test can stall
+    # one worker and let another finish the same operation at once.
+    slow_pids: list[int] | None = None
 
 
 async def record(ctx: OperationContext, params: RecordParams) -> dict[str, int]:
     """Records each run in test_runs through the completion session (exactly once)."""
-    if params.seconds:
+    slow = params.slow_pids is None or os.getpid() in params.slow_pids
+    if params.seconds and slow:
         await asyncio.sleep(params.seconds)
     await ctx.session.execute(
         text("INSERT INTO test_runs (operation_id, attempt, worker_pid) VALUES (:id, :a, :p)"),
         {"id": ctx.operation_id, "a": ctx.attempt, "p": os.getpid()},
     )
-    return {"pid": os.getpid()}
+    return {"pid": os.getpid(), "attempt": ctx.attempt}
+
+
+class DeferParams(BaseModel):
+    retry_after: float = 0.5
+    times: int = 1
+
+
+# Runs of test.defer per operation in this process: its deferrals give the attempt
+# back, so the attempt number cannot tell a first run from a second.
+DEFER_RUNS: Counter[uuid.UUID] = Counter()
+
+
+async def defer(ctx: OperationContext, params: DeferParams) -> dict[str, int]:
+    """Answers "come back later" ``times`` times, like a provider's 429, then succeeds."""
+    DEFER_RUNS[ctx.operation_id] += 1
+    runs = DEFER_RUNS[ctx.operation_id]
+    if runs <= params.times:
+        raise RetryableFailure(
+            "RATE_LIMITED", "The provider is busy.", retry_after=params.retry_after
+        )
+    return {"runs": runs, "attempt": ctx.attempt}
+
+
+class HoldParams(BaseModel):
+    seconds: float = 60.0
+
+
+# How each run of test.hold in this process ended, per operation: "finished", or
+# "stopped" when the worker cancelled the handler.
+HOLD_FATES: dict[uuid.UUID, str] = {}
+
+
+async def hold(ctx: OperationContext, params: HoldParams) -> dict[str, str]:
+    """Holds the operation for ``seconds`` and notes whether the worker stopped it."""
+    try:
+        await asyncio.sleep(params.seconds)
+    except asyncio.CancelledError:
+        HOLD_FATES[ctx.operation_id] = "stopped"
+        raise
+    HOLD_FATES[ctx.operation_id] = "finished"
+    return {"held": "finished"}
+
+
+async def hold_fate(op_id: uuid.UUID, timeout: float = 5.0) -> str:
+    """Wait until the run of test.hold for ``op_id`` in this process has ended."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if op_id in HOLD_FATES:
+                return HOLD_FATES[op_id]
+            await asyncio.sleep(0.05)
 
 
 def register(registry: Registry) -> None:
@@ -92,8 +148,19 @@ def register(registry: Registry) -> None:
     registry.register(
         "test.fail", fail, params=FailParams, max_attempts=3, backoff_base=0.05, backoff_max=0.2
     )
-    registry.register("test.record", record, params=RecordParams, max_attempts=5)
+    # The same failures with a backoff long enough to observe the pending state.
     registry.register(
-        "test.slow", sleep, params=SleepParams, timeout=0.5, max_attempts=2, backoff_base=0.05,
+        "test.backoff", fail, params=FailParams, max_attempts=3, backoff_base=1.0, backoff_max=1.0
+    )
+    registry.register("test.record", record, params=RecordParams, max_attempts=5)
+    registry.register("test.defer", defer, params=DeferParams, max_attempts=1)
+    registry.register("test.hold", hold, params=HoldParams, timeout=120)
+    registry.register(
+        "test.slow",
+        sleep,
+        params=SleepParams,
+        timeout=0.5,
+        max_attempts=2,
+        backoff_base=0.05,
         backoff_max=0.1,
     )
