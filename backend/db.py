@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -59,7 +60,11 @@ def embedded_database_url(data_dir: Path) -> str:
     pgserver keeps one server per data folder: a second process with the same folder
     joins the running server instead of starting another.
     """
-    from pgserver import postgres_server
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its
+        # fallback under /tmp is fine for the server's lock file.
+        warnings.simplefilter("ignore")
+        from pgserver import postgres_server
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)

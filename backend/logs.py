@@ -10,6 +10,14 @@ import structlog
 from backend.config import Settings
 
 
+def _drop_color_message(
+    _logger: object, _method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # uvicorn attaches an ANSI-coloured copy of each message; the plain one is enough.
+    event.pop("color_message", None)
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     """Route stdlib and structlog records through one renderer on stderr."""
     shared: list[structlog.typing.Processor] = [
@@ -30,7 +38,7 @@ def configure_logging(settings: Settings) -> None:
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -44,6 +52,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # uvicorn's access log repeats what the request log line already says.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # The embedded server's start-up chatter (initdb output) is not worth a log line.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
