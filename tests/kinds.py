@@ -142,6 +142,15 @@ async def hold_fate(op_id: uuid.UUID, timeout: float = 5.0) -> str:
             await asyncio.sleep(0.05)
 
 
+async def stubborn(ctx: OperationContext, params: HoldParams) -> dict[str, str]:
+    """A handler that swallows its first cancellation and goes on holding."""
+    try:
+        await asyncio.sleep(params.seconds)
+    except asyncio.CancelledError:
+        await asyncio.sleep(params.seconds)
+    return {"held": "finished"}
+
+
 def register(registry: Registry) -> None:
     registry.register("test.echo", echo, params=EchoParams, result=EchoResult)
     registry.register("test.sleep", sleep, params=SleepParams, timeout=30)
@@ -155,6 +164,7 @@ def register(registry: Registry) -> None:
     registry.register("test.record", record, params=RecordParams, max_attempts=5)
     registry.register("test.defer", defer, params=DeferParams, max_attempts=1)
     registry.register("test.hold", hold, params=HoldParams, timeout=120)
+    registry.register("test.stubborn", stubborn, params=HoldParams, timeout=0.5, max_attempts=1)
     registry.register(
         "test.slow",
         sleep,

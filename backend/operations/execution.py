@@ -17,6 +17,10 @@ from backend.operations.repository import CANCELLED_ERROR
 
 log = logging.getLogger(__name__)
 
+# Seconds a stopped handler gets to unwind. One that swallows its cancellation is
+# abandoned after this, so it cannot hold its operation (and its lease) forever.
+STOP_GRACE = 5.0
+
 
 class StopReason:
     CANCEL = "cancel"  # the caller asked to cancel
@@ -43,6 +47,7 @@ class Execution:
     params: dict[str, Any]
     handler_task: asyncio.Task[Any] | None = None
     stop_reason: str | None = field(default=None)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     def stop(self, reason: str) -> None:
         """Stop the handler for ``reason``; the first reason given wins."""
@@ -52,6 +57,7 @@ class Execution:
             self.ctx.request_cancel()
         if self.handler_task is not None and not self.handler_task.done():
             self.handler_task.cancel()
+        self._stopping.set()
 
     async def run(self) -> Verdict:
         try:
@@ -60,12 +66,22 @@ class Execution:
             return _failed("INVALID_PARAMS", "The operation's parameters are no longer valid.")
         if self.stop_reason is not None:
             return self._stopped()
-        self.handler_task = asyncio.create_task(self._call_handler(params))
-        done, _ = await asyncio.wait({self.handler_task}, timeout=self.kind.timeout)
-        if not done:
+        task = self.handler_task = asyncio.create_task(self._call_handler(params))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait(
+                {task, stopping}, timeout=self.kind.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopping.cancel()
+        if not task.done() and self.stop_reason is None:
             self.stop(StopReason.TIMEOUT)
-            await asyncio.wait({self.handler_task})
-        return self._verdict(self.handler_task)
+        if not task.done():
+            await asyncio.wait({task}, timeout=STOP_GRACE)
+        if not task.done():
+            self.ctx.log.error("handler ignored being stopped; abandoned", reason=self.stop_reason)
+            return self._stopped()
+        return self._verdict(task)
 
     async def _call_handler(self, params: BaseModel) -> Any:
         return await self.kind.handler(self.ctx, params)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
+from backend.operations import execution
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from tests.conftest import ApiCaller
@@ -171,3 +172,20 @@ async def test_attempt_over_the_kind_timeout_is_retried_then_fails_as_timeout(
     assert op.error["code"] == "TIMEOUT"
     assert op.error["retryable"] is False
     assert (await fetch(sessionmaker, op_id)).lease_owner is None
+
+
+@pytest.mark.timeout(30)
+async def test_handler_that_ignores_its_timeout_is_abandoned_and_fails_as_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    caller: ApiCaller,
+    settings: Settings,
+    database_url: str,
+) -> None:
+    monkeypatch.setattr(execution, "STOP_GRACE", 0.5)
+    op_id = await submit(sessionmaker, registry, caller, "test.stubborn", {"seconds": 60})
+    async with running_worker(database_url, registry, settings):
+        op = await wait_until(sessionmaker, op_id, DONE, timeout=10)
+    assert op.status == "failed"
+    assert op.error is not None and op.error["code"] == "TIMEOUT"
