@@ -52,9 +52,7 @@ async def create_operation(
     transaction commits, so no worker ever sees a row that might roll back.
     """
     spec = registry.get(kind)
-    validated = (
-        params if isinstance(params, spec.params) else spec.params.model_validate(params)
-    )
+    validated = params if isinstance(params, spec.params) else spec.params.model_validate(params)
     op = Operation(
         tenant_id=tenant_id,
         principal_id=principal_id,
@@ -66,7 +64,7 @@ async def create_operation(
         priority=priority,
     )
     if delay is not None and delay.total_seconds() > 0:
-        op.run_after = func.now() + delay  # type: ignore[assignment]
+        op.run_after = func.now() + delay
     session.add(op)
     await session.flush()
     await session.refresh(op)
@@ -79,9 +77,7 @@ def validate_params(registry: Registry, kind: str, params: dict[str, Any]) -> Ba
     return registry.get(kind).params.model_validate(params)
 
 
-async def get_operation(
-    session: AsyncSession, tenant_id: uuid.UUID, op_id: uuid.UUID
-) -> Operation:
+async def get_operation(session: AsyncSession, tenant_id: uuid.UUID, op_id: uuid.UUID) -> Operation:
     op = await session.scalar(
         select(Operation).where(Operation.id == op_id, Operation.tenant_id == tenant_id)
     )
