@@ -1,12 +1,24 @@
 import asyncio
 
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.config import Settings
+from backend.operations.registry import Registry
 from backend.operations.worker import Worker
+from tests.conftest import ApiCaller
 from tests.factories import submit, wait_until
 
 
 async def test_operation_created_runs_to_completion_and_is_readable(
-    client, caller, sessionmaker, registry, engine, settings, database_url
-):
+    client: httpx.AsyncClient,
+    caller: ApiCaller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    engine: AsyncEngine,
+    settings: Settings,
+    database_url: str,
+) -> None:
     op_id = await submit(sessionmaker, registry, caller, "test.echo", {"value": "hi"})
     stop = asyncio.Event()
     worker = Worker(engine=engine, database_url=database_url, registry=registry, settings=settings)
