@@ -389,6 +389,13 @@ async def prune_expired(conn: Executor, *, limit: int) -> int:
     return count
 
 
+def brief(exc: BaseException) -> str:
+    """The first line of a database error, for logs: its cause without the statement
+    text and parameters SQLAlchemy appends."""
+    message = str(exc).strip()
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
 async def notify_changed(conn: Executor, ids: Sequence[uuid.UUID]) -> None:
     """Announce changed operations to waiters; delivered when the transaction commits."""
     for start in range(0, len(ids), MAX_IDS_PER_NOTIFY):

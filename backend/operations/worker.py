@@ -117,7 +117,7 @@ class Worker:
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 - database away: back off, retry
                     failures += 1
-                    log.warning("claim failed", extra={"error": str(exc)})
+                    log.warning("claim failed", extra={"error": repository.brief(exc)})
                     await _sleep_or(stop, min(0.1 * 2**failures, 5.0))
                     continue
                 for op in claimed:
@@ -247,7 +247,7 @@ class Worker:
                         conn, owner=self.id, held=held, lease_seconds=self._ws.lease_seconds
                     )
             except Exception as exc:  # noqa: BLE001 - try again next beat
-                log.warning("heartbeat failed", extra={"error": str(exc)})
+                log.warning("heartbeat failed", extra={"error": repository.brief(exc)})
                 continue
             # The answer is about the executions asked for: one that finished meanwhile
             # (its operation perhaps claimed again as a new attempt) is left alone.
@@ -269,7 +269,7 @@ class Worker:
                 if self.is_leader:
                     await self.maintain()
             except Exception as exc:  # noqa: BLE001 - try again next round
-                log.warning("maintenance failed", extra={"error": str(exc)})
+                log.warning("maintenance failed", extra={"error": repository.brief(exc)})
             await asyncio.sleep(self._ws.maintenance_interval)
 
     async def _hold_leadership(self, listener: Listener) -> bool:

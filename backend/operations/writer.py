@@ -73,7 +73,10 @@ class OutcomeWriter:
                 try:
                     won = await self._flush([o for o, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - the database may be away: retry
-                    log.warning("writing outcomes failed, retrying", extra={"error": str(exc)})
+                    log.warning(
+                        "writing outcomes failed, retrying",
+                        extra={"error": repository.brief(exc)},
+                    )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
                     continue
