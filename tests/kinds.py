@@ -78,6 +78,9 @@ class RecordParams(BaseModel):
     # Sleep only in these worker processes (None: in every one), so a test can stall
     # one worker and let another finish the same operation at once.
     slow_pids: list[int] | None = None
+    # Attempts up to this one fail (retryable) after their insert, which must then
+    # roll back with the failed attempt.
+    fail_attempts: int = 0
 
 
 async def record(ctx: OperationContext, params: RecordParams) -> dict[str, int]:
@@ -89,6 +92,8 @@ async def record(ctx: OperationContext, params: RecordParams) -> dict[str, int]:
         text("INSERT INTO test_runs (operation_id, attempt, worker_pid) VALUES (:id, :a, :p)"),
         {"id": ctx.operation_id, "a": ctx.attempt, "p": os.getpid()},
     )
+    if ctx.attempt <= params.fail_attempts:
+        raise RetryableFailure("FLAKY", "The attempt failed after writing.")
     return {"pid": os.getpid(), "attempt": ctx.attempt}
 
 
@@ -161,7 +166,14 @@ def register(registry: Registry) -> None:
     registry.register(
         "test.backoff", fail, params=FailParams, max_attempts=3, backoff_base=1.0, backoff_max=1.0
     )
-    registry.register("test.record", record, params=RecordParams, max_attempts=5)
+    registry.register(
+        "test.record",
+        record,
+        params=RecordParams,
+        max_attempts=5,
+        backoff_base=0.05,
+        backoff_max=0.2,
+    )
     registry.register("test.defer", defer, params=DeferParams, max_attempts=1)
     registry.register("test.hold", hold, params=HoldParams, timeout=120)
     registry.register("test.stubborn", stubborn, params=HoldParams, timeout=0.5, max_attempts=1)

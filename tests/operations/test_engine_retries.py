@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import timedelta
 
@@ -15,7 +16,14 @@ from backend.operations import execution
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from tests.conftest import ApiCaller
-from tests.factories import fetch, running_worker, submit, wait_until
+from tests.factories import (
+    create_runs_table,
+    fetch,
+    recorded_runs,
+    running_worker,
+    submit,
+    wait_until,
+)
 
 DONE = {"completed", "failed", "cancelled"}
 
@@ -189,3 +197,20 @@ async def test_handler_that_ignores_its_timeout_is_abandoned_and_fails_as_timeou
         op = await wait_until(sessionmaker, op_id, DONE, timeout=10)
     assert op.status == "failed"
     assert op.error is not None and op.error["code"] == "TIMEOUT"
+
+
+@pytest.mark.timeout(30)
+async def test_domain_writes_of_a_failed_attempt_roll_back_with_it(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    registry: Registry,
+    caller: ApiCaller,
+    settings: Settings,
+    database_url: str,
+) -> None:
+    await create_runs_table(sessionmaker)
+    op_id = await submit(sessionmaker, registry, caller, "test.record", {"fail_attempts": 2})
+    async with running_worker(database_url, registry, settings):
+        op = await wait_until(sessionmaker, op_id, DONE)
+    assert op.status == "completed"
+    assert op.attempt == 3
+    assert await recorded_runs(sessionmaker, op_id) == [(op_id, 3, os.getpid())]
