@@ -196,14 +196,18 @@ class WorkerProcess:
         while line := await self.process.stderr.readline():
             self.log += line.decode(errors="replace")
             self._logged.set()
+        self._logged.set()  # end of the log: wake waiters so they can give up
 
     def send(self, sig: signal.Signals) -> None:
         if self.process.returncode is None:
             os.kill(self.pid, sig)
 
     async def wait_for_log(self, fragment: str, timeout: float = 15.0) -> None:
+        """Wait until the worker has logged ``fragment``; fail with its log if it exits."""
         async with asyncio.timeout(timeout):
             while fragment not in self.log:
+                if self._reader.done():
+                    raise AssertionError(f"worker exited without logging {fragment!r}:\n{self.log}")
                 self._logged.clear()
                 await self._logged.wait()
 
