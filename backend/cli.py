@@ -146,7 +146,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        engine = create_engine(url, settings)
+        engine = create_engine(
+            url, settings, extra_connections=concurrency or settings.worker.concurrency
+        )
         try:
             await Worker(
                 engine=engine,

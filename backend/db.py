@@ -83,10 +83,12 @@ def resolve_database_url(settings: Settings) -> str:
     return asyncpg_url(url).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, settings: Settings) -> AsyncEngine:
+def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -> AsyncEngine:
+    """The process's pool; ``extra_connections`` adds room for a worker's handlers, each
+    of which may hold a connection while its completion session is open."""
     return create_async_engine(
         asyncpg_url(url),
-        pool_size=settings.database.pool_size,
+        pool_size=settings.database.pool_size + extra_connections,
         max_overflow=settings.database.max_overflow,
         pool_timeout=settings.database.pool_timeout,
         pool_pre_ping=True,

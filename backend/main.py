@@ -53,7 +53,9 @@ def create_app(
         url: str = (
             database_url if database_url else await asyncio.to_thread(resolve_database_url, config)
         )
-        engine = create_engine(url, config)
+        engine = create_engine(
+            url, config, extra_connections=config.worker.concurrency if config.run_worker else 0
+        )
         waiters = ChangeWaiters()
         listener = Listener(libpq_dsn(url), {repository.CHANNEL_CHANGED: waiters.on_changed})
         listener.on_reconnect.append(waiters.wake_all)

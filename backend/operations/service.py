@@ -25,13 +25,8 @@ from backend.operations.exceptions import (
 from backend.operations.listener import ChangeWaiters
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
+from backend.operations.repository import CANCELLED_ERROR
 from backend.operations.states import ACTIVE, TERMINAL, Status
-
-CANCELLED_ERROR = {
-    "code": "CANCELLED",
-    "message": "The operation was cancelled at the caller's request.",
-    "retryable": False,
-}
 
 
 async def create_operation(
