@@ -89,7 +89,7 @@ def serve(
     url = _database_url(settings)
     upgrade(url)
     if settings.environment == "development":
-        _print_development_key(url, settings)
+        _print_development_key(url, settings, f"http://{host}:{port}")
     os.environ["OPSAPI_RUN_WORKER"] = "false" if no_worker else "true"
     get_settings.cache_clear()
     uvicorn.run(
@@ -103,7 +103,7 @@ def serve(
     )
 
 
-def _print_development_key(url: str, settings: Settings) -> None:
+def _print_development_key(url: str, settings: Settings, base_url: str) -> None:
     async def ensure(session: Any) -> auth.IssuedKey | None:
         if await session.scalar(select(Tenant).where(Tenant.name == DEV_TENANT)) is not None:
             return None
@@ -116,7 +116,7 @@ def _print_development_key(url: str, settings: Settings) -> None:
             "\nDevelopment API key (shown once; tenant 'development', role admin):\n\n"
             f"    {issued.key}\n\n"
             f"Try: curl -H 'Authorization: Bearer {issued.key}' "
-            "http://127.0.0.1:8000/api/v1/operations\n"
+            f"{base_url}/api/v1/operations\n"
         )
 
 
@@ -274,6 +274,56 @@ def revoke_key(
         typer.echo(json.dumps({"key_id": str(key_id), "revoked": True}))
     else:
         typer.echo(f"revoked {key_id}")
+
+
+@admin.command("submit")
+def submit(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")],
+    kind: Annotated[str, typer.Option(help="A registered operation kind.")],
+    params: Annotated[str, typer.Option(help="Parameters as a JSON object.")] = "{}",
+    target: Annotated[str | None, typer.Option(help="URL the work is about.")] = None,
+    base_url: Annotated[
+        str, typer.Option(help="Base URL of the API, for the printed link.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Create an operation for a tenant (backfills, re-runs, trying a handler out).
+
+    Prints the operation's id, status and URL as JSON. The kind must be registered in
+    this process too (OPSAPI_HANDLER_MODULES), so parameters are validated here.
+    """
+    from pydantic import ValidationError
+
+    from backend.features import build_registry
+    from backend.operations import service
+
+    settings = get_settings()
+    registry = build_registry(settings)
+    if kind not in registry:
+        known = ", ".join(registry.names()) or "none"
+        _fail(f"No operation kind {kind!r} is registered here (registered: {known}).")
+    try:
+        values = json.loads(params)
+        validated = service.validate_params(registry, kind, values)
+    except json.JSONDecodeError as exc:
+        _fail(f"--params is not valid JSON: {exc}.")
+    except ValidationError as exc:
+        _fail(f"--params does not fit kind {kind!r}:\n{exc}")
+
+    async def work(session: Any) -> Any:
+        found = await auth.get_tenant_by_name(session, tenant)
+        return await service.create_operation(
+            session,
+            registry,
+            tenant_id=found.id,
+            principal_id=None,
+            kind=kind,
+            params=validated,
+            target=target,
+        )
+
+    op = _admin(work)
+    url = f"{base_url.rstrip('/')}/api/v1/operations/{op.id}"
+    typer.echo(json.dumps({"id": str(op.id), "kind": op.kind, "status": op.status, "url": url}))
 
 
 @app.command()

@@ -24,12 +24,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LIST = "/api/v1/operations"
 
 
-async def opsapi(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+async def opsapi(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "OPSAPI_DATABASE_URL": database_url,
         "OPSAPI_LOG_LEVEL": "WARNING",
         "OPSAPI_LOG_FORMAT": "console",
+        **(env or {}),
     }
     return await asyncio.to_thread(
         subprocess.run,
@@ -166,3 +169,62 @@ async def test_openapi_prints_the_apps_document_without_a_database(tmp_path: Pat
     expected = document_text(create_app(Settings(), registry=Registry(), configure_logs=False))
     assert output.read_text(encoding="utf-8") == expected
     assert printed.stdout == expected
+
+
+async def test_submit_creates_an_operation_the_tenant_can_follow(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await opsapi_json(database_url, "admin", "create-tenant", "acme")
+    issued = await opsapi_json(database_url, "admin", "create-key", "--tenant", "acme")
+    done = await opsapi(
+        database_url,
+        "admin",
+        "submit",
+        "--tenant",
+        "acme",
+        "--kind",
+        "test.echo",
+        "--params",
+        '{"value": "from the shell"}',
+        env={"OPSAPI_HANDLER_MODULES": '["tests.kinds"]'},
+    )
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert created["status"] == "pending"
+    assert created["url"].endswith(f"/api/v1/operations/{created['id']}")
+    response = await client.get(f"{LIST}/{created['id']}", headers=bearer(issued["key"]))
+    assert response.status_code == 200
+    assert response.json()["kind"] == "test.echo"
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("test.nope", "{}", "No operation kind 'test.nope' is registered"),
+        ("test.echo", "{not json", "--params is not valid JSON"),
+        ("test.echo", '{"value": 5}', "--params does not fit kind 'test.echo'"),
+    ],
+)
+async def test_submit_refuses_unknown_kinds_and_bad_params_and_creates_nothing(
+    database_url: str, kind: str, params: str, message: str
+) -> None:
+    await opsapi_json(database_url, "admin", "create-tenant", "acme")
+    done = await opsapi(
+        database_url,
+        "admin",
+        "submit",
+        "--tenant",
+        "acme",
+        "--kind",
+        kind,
+        "--params",
+        params,
+        env={"OPSAPI_HANDLER_MODULES": '["tests.kinds"]'},
+    )
+    assert done.returncode == 1
+    assert message in done.stderr
+    conn = await asyncpg.connect(libpq_dsn(database_url))
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM operations") == 0
+    finally:
+        await conn.close()
