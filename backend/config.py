@@ -44,7 +44,62 @@ class OperationSettings(BaseModel):
     )
     prune_batch_size: int = Field(default=1000, ge=1, description="Rows deleted per prune step.")
     max_wait_seconds: float = Field(
-        default=60.0, gt=0, description="Upper bound of /wait?timeout and Prefer: wait."
+        default=60.0, gt=0, description="Upper bound of /wait?timeout and of Prefer: wait."
+    )
+
+
+class EventSettings(BaseModel):
+    ping_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an event stream."
+    )
+    max_connection_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="An event stream is closed after this long; the client reconnects and "
+        "resumes from its last event id.",
+    )
+    retry_ms: int = Field(
+        default=1000, ge=0, description="Reconnection delay advised to clients (SSE retry:)."
+    )
+
+
+class IdempotencySettings(BaseModel):
+    retention_seconds: float = Field(
+        default=24 * 3600, gt=0, description="An Idempotency-Key and its answer are kept this long."
+    )
+    lock_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request still in flight after this long is taken to have died: its "
+        "key may be used again.",
+    )
+
+
+class WebhookSettings(BaseModel):
+    http_hosts: list[str] | None = Field(
+        default=None,
+        description="Hosts webhooks may be sent to over plain http. Unset: loopback names "
+        "in development, none in production.",
+    )
+    allowed_networks: list[str] | None = Field(
+        default=None,
+        description="Private, loopback or link-local networks (CIDR) webhooks may target. "
+        "Unset: loopback in development, none in production.",
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Seconds per delivery attempt.")
+    max_attempts: int = Field(default=8, ge=1, description="Attempts per message and endpoint.")
+    backoff_base_seconds: float = Field(
+        default=5.0, gt=0, description="First retry delay; doubled per attempt."
+    )
+    backoff_max_seconds: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    secret_overlap_seconds: float = Field(
+        default=24 * 3600,
+        ge=0,
+        description="After a rotation the previous secret also signs deliveries this long.",
+    )
+    max_endpoints_per_tenant: int = Field(default=20, ge=1, description="Endpoints per tenant.")
+    log_retention_seconds: float = Field(
+        default=7 * 24 * 3600, gt=0, description="Delivery log entries are kept this long."
     )
 
 
@@ -84,6 +139,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     worker: WorkerSettings = WorkerSettings()
     operations: OperationSettings = OperationSettings()
+    events: EventSettings = EventSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 @lru_cache

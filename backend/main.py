@@ -19,6 +19,9 @@ from backend.middleware import RequestContext
 from backend.migrate import head_revision
 from backend.openapi import install_openapi, operation_id
 from backend.operations import repository
+from backend.operations.events import SharedReads
+from backend.operations.events import router as events_router
+from backend.operations.idempotency import install_idempotency
 from backend.operations.listener import ChangeWaiters, Listener
 from backend.operations.registry import Registry
 from backend.operations.router import router as operations_router
@@ -27,7 +30,8 @@ from backend.operations.worker import Worker
 DESCRIPTION = """\
 Long-running AI work as durable **operations**. A create endpoint answers
 `202 Accepted` with an Operation at once; follow it by polling (with `ETag`),
-long-polling (`/wait`), server-sent events, or webhooks.
+waiting (`Prefer: wait=N` or `/wait`), server-sent events (`/events`), or webhooks.
+Send an `Idempotency-Key` with a create request to retry it safely.
 
 Authenticate with `Authorization: Bearer <API key>`. Every error is
 `application/problem+json` with a stable `code`.
@@ -63,6 +67,7 @@ def create_app(
         app.state.registry = registry
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.event_reads = SharedReads(app.state.sessionmaker)
         app.state.waiters = waiters
         app.state.migration_head = head_revision()
         await listener.start()
@@ -89,9 +94,11 @@ def create_app(
     )
     install_openapi(app)
     install_error_handlers(app)
+    install_idempotency(app)
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")
     api.include_router(operations_router)
+    api.include_router(events_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

@@ -7,12 +7,14 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -280,3 +282,74 @@ async def spawn(
     started.append(proc)
     await proc.wait_for_log("worker started")
     return proc
+
+
+class ApiServer:
+    """A real ``uvicorn`` API process (for streaming and multi-process behaviour)."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+        self.log = WorkerProcess(process)
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+            except TimeoutError:
+                self.process.kill()
+        await self.log.wait_exit()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def api_server(database_url: str, **env: str) -> AsyncIterator[ApiServer]:
+    """Serve the app with uvicorn on a free loopback port (test kinds, no worker)
+    until the block ends; ``env`` adds settings such as ``OPSAPI_EVENTS__PING_SECONDS``."""
+    port = free_port()
+    environment = worker_env(database_url)
+    environment.update({"OPSAPI_RUN_WORKER": "false", "OPSAPI_LOG_LEVEL": "WARNING", **env})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "backend.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    server = ApiServer(process, f"http://127.0.0.1:{port}")
+    try:
+        await _until_healthy(server)
+        yield server
+    finally:
+        await server.stop()
+
+
+async def _until_healthy(server: ApiServer, timeout: float = 20.0) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if server.process.returncode is not None:
+                raise AssertionError(f"API server exited:\n{server.log.log}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"API server not up after {timeout}s:\n{server.log.log}")
+            await asyncio.sleep(0.1)

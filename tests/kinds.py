@@ -156,6 +156,20 @@ async def stubborn(ctx: OperationContext, params: HoldParams) -> dict[str, str]:
     return {"held": "finished"}
 
 
+class ChatterParams(BaseModel):
+    chunks: list[str] = ["Hello", ", ", "world"]
+    pause: float = 0.0
+
+
+async def chatter(ctx: OperationContext, params: ChatterParams) -> dict[str, str]:
+    """Streams its text as ``text.delta`` events, like a model generating, then returns it."""
+    for chunk in params.chunks:
+        if params.pause:
+            await asyncio.sleep(params.pause)
+        await ctx.emit("text.delta", {"text": chunk})
+    return {"text": "".join(params.chunks)}
+
+
 def register(registry: Registry) -> None:
     registry.register("test.echo", echo, params=EchoParams, result=EchoResult)
     registry.register("test.sleep", sleep, params=SleepParams, timeout=30)
@@ -186,3 +200,4 @@ def register(registry: Registry) -> None:
         backoff_base=0.05,
         backoff_max=0.1,
     )
+    registry.register("test.chatter", chatter, params=ChatterParams, timeout=30)

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backend.operations import repository
+from backend.operations import event_store, repository
 from backend.operations.repository import ClaimedOperation
 from backend.operations.schemas import Progress
 
@@ -86,3 +86,22 @@ class OperationContext:
             return await repository.set_progress(
                 conn, owner=self._owner, id=self.operation_id, attempt=self.attempt, progress=value
             )
+
+    async def emit(self, type: str, data: Any = None) -> bool:
+        """Publish an event of the handler's own (e.g. ``text.delta`` with a chunk of
+        generated text) to the operation's event stream; False when this attempt no
+        longer owns the operation.
+
+        ``type`` is a lowercase dotted name other than the engine's own (``created``,
+        ``status``, ``progress``, ...); ``data`` is any JSON value up to 64 KiB.
+        """
+        async with self._engine.begin() as conn:
+            seq = await event_store.emit(
+                conn,
+                owner=self._owner,
+                id=self.operation_id,
+                attempt=self.attempt,
+                type=type,
+                data=data,
+            )
+        return seq is not None

@@ -6,13 +6,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from backend.auth.dependencies import CurrentCaller, DbSession, WritingCaller
 from backend.errors import problem_responses
 from backend.operations import service
-from backend.operations.http import OPERATION_HEADERS, etag, operation_headers, to_schema
+from backend.operations.http import (
+    OPERATION_HEADERS,
+    PREFER_HEADER,
+    etag,
+    operation_headers,
+    preference_applied,
+    preferred_wait,
+    to_schema,
+)
 from backend.operations.models import Operation
 from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
@@ -34,7 +42,7 @@ def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResp
     summary="Get an operation",
     response_model=OperationOut,
     responses={
-        200: {"headers": OPERATION_HEADERS},
+        200: {"headers": {**OPERATION_HEADERS, **PREFER_HEADER}},
         304: {
             "description": "Not modified since the ETag given in If-None-Match.",
             "headers": OPERATION_HEADERS,
@@ -43,15 +51,37 @@ def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResp
     },
 )
 async def get_operation(
-    operation_id: uuid.UUID, request: Request, session: DbSession, caller: CurrentCaller
+    operation_id: uuid.UUID,
+    request: Request,
+    session: DbSession,
+    caller: CurrentCaller,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="`wait=N` (RFC 7240): hold the request up to N seconds (capped at "
+            "the server's maximum wait, 60 by default) until the operation is done.",
+        ),
+    ] = None,
 ) -> Response:
     """The operation in any status. While it is not done, `Retry-After` suggests when
     to poll again; send the `ETag` back in `If-None-Match` to get a cheap 304."""
-    op = await service.get_operation(session, caller.tenant_id, operation_id)
+    wait = preferred_wait(request) if prefer is not None else None
+    if wait is None:
+        op = await service.get_operation(session, caller.tenant_id, operation_id)
+        extra: dict[str, str] = {}
+    else:
+        # Short sessions while waiting: the request's own session stays unused.
+        state = request.app.state
+        op = await service.wait_for_operation(
+            state.sessionmaker, state.waiters, caller.tenant_id, operation_id, wait
+        )
+        extra = {"Preference-Applied": preference_applied(wait)}
     if _matches_if_none_match(request.headers.get("if-none-match"), etag(op)):
         headers = operation_headers(request, op, request.app.state.registry)
-        return Response(status_code=304, headers=headers)
-    return _render(request, op)
+        return Response(status_code=304, headers={**headers, **extra})
+    response = _render(request, op)
+    response.headers.update(extra)
+    return response
 
 
 def _matches_if_none_match(value: str | None, tag: str) -> bool:
