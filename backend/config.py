@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -103,6 +103,47 @@ class WebhookSettings(BaseModel):
     )
 
 
+class LlmSettings(BaseModel):
+    provider: Literal["local", "openai"] | None = Field(
+        default=None,
+        description="local: offline extractive answers; openai: any OpenAI-compatible server. "
+        "Unset: openai when api_key is set, else local.",
+    )
+    api_key: SecretStr | None = Field(default=None, description="The provider's API key.")
+    base_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible API (Azure OpenAI, Ollama, vLLM, LM "
+        "Studio). Unset: OpenAI's.",
+    )
+    model: str = Field(default="gpt-4o-mini", description="Model used by every task by default.")
+    models: dict[str, str] = Field(
+        default={}, description='Per-task models, e.g. {"review_summary": "gpt-4o"}.'
+    )
+    timeout: float = Field(default=60.0, gt=0, description="Seconds one model request may take.")
+    max_concurrency: int = Field(
+        default=8, ge=1, description="Model requests one process makes at once."
+    )
+    tokens_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Token budget per model and minute shared by all processes (0: off).",
+    )
+    structured_output: Literal["json_schema", "json_object"] = Field(
+        default="json_schema",
+        description="json_schema: the server enforces the answer's schema; json_object: JSON "
+        "mode, the schema is given in the prompt and the answer validated.",
+    )
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, description="Upper bound of tokens per answer (unset: the model's)."
+    )
+
+    def resolved_provider(self) -> Literal["local", "openai"]:
+        """The configured provider, or openai when a key is set and local otherwise."""
+        if self.provider is not None:
+            return self.provider
+        return "openai" if self.api_key is not None else "local"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSAPI_",
@@ -142,6 +183,7 @@ class Settings(BaseSettings):
     events: EventSettings = EventSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
     webhooks: WebhookSettings = WebhookSettings()
+    llm: LlmSettings = LlmSettings()
 
 
 @lru_cache
