@@ -25,6 +25,7 @@ from backend.operations.idempotency import install_idempotency
 from backend.operations.listener import ChangeWaiters, Listener
 from backend.operations.registry import Registry
 from backend.operations.router import router as operations_router
+from backend.operations.webhook_router import router as webhooks_router
 from backend.operations.worker import Worker
 
 DESCRIPTION = """\
@@ -99,6 +100,7 @@ def create_app(
     api = APIRouter(prefix="/api/v1")
     api.include_router(operations_router)
     api.include_router(events_router)
+    api.include_router(webhooks_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

@@ -8,12 +8,15 @@ import sys
 
 from backend.config import Settings
 from backend.operations.registry import Registry
+from backend.operations.webhooks import register_webhooks
 
 
 def build_registry(settings: Settings) -> Registry:
-    """Every kind this process can create and run: the features', then any configured
-    handler modules (each defines ``register(registry)``)."""
+    """Every kind this process can create and run: the engine's own (webhook delivery),
+    the features', then any configured handler modules (each defines
+    ``register(registry)``)."""
     registry = Registry()
+    register_webhooks(registry, settings)
     # Console scripts do not put the working directory on the path; handler modules
     # of a deployment (or its tests) usually live there.
     if settings.handler_modules and os.getcwd() not in sys.path:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
-from backend.operations import repository
+from backend.operations import delivery, repository
 from backend.operations.context import OperationContext
 from backend.operations.execution import Execution, StopReason, Verdict
 from backend.operations.listener import Listener
@@ -288,7 +288,8 @@ class Worker:
         return held
 
     async def maintain(self) -> None:
-        """One round: rescue expired leases, then prune expired operations, in batches."""
+        """One round: rescue expired leases, prune expired operations, then delivery's
+        upkeep, in batches."""
         while True:
             async with self._engine.begin() as conn:
                 rescued = await repository.rescue_expired(
@@ -303,6 +304,8 @@ class Worker:
                 pruned = await repository.prune_expired(conn, limit=self._prune_batch)
             if pruned < self._prune_batch:
                 break
+        # Webhook scheduling, pruning of idempotency keys and delivery logs.
+        await delivery.maintain(self._engine, self._registry, batch_size=self._prune_batch)
 
     # -- shutdown -----------------------------------------------------------------
 
