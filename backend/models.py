@@ -3,5 +3,6 @@
 
 def import_all_models() -> None:
     import backend.auth.models  # noqa: F401
+    import backend.llm.models  # noqa: F401
     import backend.operations.delivery_models  # noqa: F401
     import backend.operations.models  # noqa: F401
