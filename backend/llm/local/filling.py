@@ -181,16 +181,16 @@ def _list(
     most = _bound(constraints, annotated_types.MaxLen, "max_length")
     least = _bound(constraints, annotated_types.MinLen, "min_length") or 0
     corpus = source.corpus
-    if isinstance(item, type) and issubclass(item, BaseModel):
-        # One entry per leading topic, each filled from the sentences about it.
-        topics = corpus.keywords(count or most or 3)
-        return [fill(item, replace(source, corpus=corpus.about(t), topic=t), {}) for t in topics]
-    if item is not str:
-        raise CannotFill(f"list field {name!r} of {item!r}")
     strategy = strategy or _infer(name, "sentences")
     limit = count or DEFAULT_COUNTS.get(strategy, 3)
     if most is not None:
         limit = min(limit, int(most))
+    if isinstance(item, type) and issubclass(item, BaseModel):
+        # One entry per leading topic, each filled from the sentences about it.
+        topics = corpus.keywords(limit)
+        return [fill(item, replace(source, corpus=corpus.about(t), topic=t), {}) for t in topics]
+    if item is not str:
+        raise CannotFill(f"list field {name!r} of {item!r}")
     if strategy == "keywords" or strategy == "title":
         items = corpus.keywords(limit)
     elif strategy == "praise":

@@ -89,13 +89,42 @@ class Sentence:
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text``; a line break ends a sentence, bullets are dropped."""
+    """The sentences of ``text``, with bullets dropped.
+
+    A blank line, a bullet or a heading ends a sentence; other line breaks are taken
+    for wrapping, so a sentence broken over lines stays whole.
+    """
     found: list[str] = []
-    for line in text.splitlines():
-        line = _BULLET.sub("", line).strip()
-        if line:
-            found.extend(_split_line(line))
+    for block in _blocks(text):
+        found.extend(_split_line(block))
     return found
+
+
+def _blocks(text: str) -> list[str]:
+    """Runs of text between blank lines, bullets and headings, with wrapping undone."""
+    blocks: list[str] = []
+    current: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        bullet = _BULLET.match(line) is not None
+        if bullet:
+            line = _BULLET.sub("", line).strip()
+        if not line or bullet or _is_heading(line):
+            if current:
+                blocks.append(" ".join(current))
+            current = []
+        if line and _is_heading(line):
+            blocks.append(line)
+        elif line:
+            current.append(line)
+    if current:
+        blocks.append(" ".join(current))
+    return blocks
+
+
+def _is_heading(line: str) -> bool:
+    # A short line that does not end like a sentence: a title or a section name.
+    return len(line.split()) <= 8 and line[-1] not in ".!?,;:…\"'”’)" and line[0].isupper()
 
 
 def _split_line(line: str) -> list[str]:
