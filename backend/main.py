@@ -18,7 +18,7 @@ from backend.logs import configure_logging
 from backend.middleware import RequestContext
 from backend.migrate import head_revision
 from backend.openapi import install_openapi, operation_id
-from backend.operations import repository
+from backend.operations import batch_router, repository
 from backend.operations.events import SharedReads
 from backend.operations.events import router as events_router
 from backend.operations.idempotency import install_idempotency
@@ -99,6 +99,7 @@ def create_app(
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")
     api.include_router(operations_router)
+    api.include_router(batch_router.router)
     api.include_router(events_router)
     api.include_router(webhooks_router)
     app.include_router(api)

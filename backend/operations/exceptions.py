@@ -25,6 +25,35 @@ class OperationStillActive(Conflict):
         )
 
 
+class OperationExpired(NotFound):
+    code = "OPERATION_EXPIRED"
+    title = "Operation expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This operation finished longer ago than it is kept for, and is being removed. "
+            "Create a new one if you need the work again."
+        )
+
+
+class BatchNotFound(NotFound):
+    code = "BATCH_NOT_FOUND"
+    title = "Batch not found"
+
+    def __init__(self) -> None:
+        super().__init__("No batch with this id exists for your tenant.")
+
+
+class BatchExpired(NotFound):
+    code = "BATCH_EXPIRED"
+    title = "Batch expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Every operation of this batch has expired or was deleted; the batch is being removed."
+        )
+
+
 class InvalidPageToken(AppError):
     status = 422
     code = "INVALID_PAGE_TOKEN"

@@ -42,8 +42,20 @@ def to_schema(request: Request, op: Operation) -> OperationOut:
         started_at=op.started_at,
         finished_at=op.finished_at,
         expires_at=op.expires_at,
+        parent_id=op.parent_id,
+        batch_id=op.batch_id,
         links=OperationLinks(
-            self=base, wait=base + "/wait", events=base + "/events", cancel=base + "/cancel"
+            self=base,
+            wait=base + "/wait",
+            events=base + "/events",
+            cancel=base + "/cancel",
+            children=str(request.url_for("list_operations").include_query_params(parent_id=op.id)),
+            parent=None
+            if op.parent_id is None
+            else str(request.url_for("get_operation", operation_id=op.parent_id)),
+            batch=None
+            if op.batch_id is None
+            else str(request.url_for("get_batch", batch_id=op.batch_id)),
         ),
     )
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -36,6 +38,10 @@ class OperationKind:
     queue: str = "default"
     # What clients are told in Retry-After while the operation is not done.
     poll_after: int = 1
+    # At most this many operations of the kind run at once per concurrency key.
+    concurrency_limit: int = 1
+    # How long a finished operation is kept; None: the configured default.
+    retention: timedelta | None = None
 
 
 class Registry:
@@ -57,7 +63,16 @@ class Registry:
         backoff_max: float = 300.0,
         queue: str = "default",
         poll_after: int = 1,
+        concurrency_limit: int = 1,
+        retention: timedelta | float | None = None,
     ) -> OperationKind:
+        """Register ``handler`` for ``name``.
+
+        ``concurrency_limit`` caps the operations of this kind that process at once
+        per concurrency key (see ``service.create_operation``); ``retention`` (a
+        timedelta or seconds) keeps finished operations of this kind for a time of
+        their own instead of ``operations.retention_seconds``.
+        """
         if not KIND_PATTERN.match(name):
             raise ValueError(
                 f"Kind {name!r} must be a dotted lowercase name like 'review.summary'."
@@ -66,6 +81,10 @@ class Registry:
             raise ValueError(f"Kind {name!r} is already registered.")
         if timeout <= 0 or max_attempts < 1 or backoff_base < 0 or backoff_max < backoff_base:
             raise ValueError(f"Kind {name!r}: timeout, attempts or backoff out of range.")
+        if isinstance(retention, int | float):
+            retention = timedelta(seconds=retention)
+        if concurrency_limit < 1 or (retention is not None and retention <= timedelta(0)):
+            raise ValueError(f"Kind {name!r}: concurrency_limit or retention out of range.")
         kind = OperationKind(
             name=name,
             handler=handler,
@@ -77,6 +96,8 @@ class Registry:
             backoff_max=backoff_max,
             queue=queue,
             poll_after=poll_after,
+            concurrency_limit=concurrency_limit,
+            retention=retention,
         )
         self._kinds[name] = kind
         return kind
@@ -95,3 +116,21 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._kinds)
+
+
+# The registry of the worker running the current handler, so a handler can create the
+# next operation of a chain (``service.create_child_operation``) without being handed
+# the registry. Set by the worker for each execution's task.
+_running_registry: ContextVar[Registry | None] = ContextVar("opsapi_registry", default=None)
+
+
+def set_running_registry(registry: Registry) -> None:
+    _running_registry.set(registry)
+
+
+def running_registry() -> Registry:
+    """The registry of the worker running this handler (only inside a handler)."""
+    registry = _running_registry.get()
+    if registry is None:
+        raise RuntimeError("running_registry() is only available inside a handler.")
+    return registry

@@ -1,4 +1,6 @@
-"""The engine's hot SQL: claim, heartbeat, finish, retry, release, rescue, prune.
+"""The engine's hot SQL: claim, heartbeat, finish, retry, release, progress.
+
+The maintenance leader's statements (rescue, prune) are in ``maintenance``.
 
 Every transition after the claim is fenced by ``status = 'processing' AND
 lease_owner = :owner AND attempt = :attempt``: when another actor (a rescue, a
@@ -8,13 +10,14 @@ discarded. Each statement names the index that serves it.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 Executor = AsyncConnection | AsyncSession
@@ -64,20 +67,8 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
-# Served by ix_operations_pending (partial: status = 'pending'). SKIP LOCKED lets
-# racing workers take disjoint rows without waiting on each other; the claim
-# commits at once, so no lock is held while the handler runs.
-_CLAIM = text(
-    """
-    WITH next AS (
-        SELECT id FROM operations
-        WHERE status = 'pending' AND run_after <= now()
-          AND queue = ANY(CAST(:queues AS text[]))
-          AND kind = ANY(CAST(:kinds AS text[]))
-        ORDER BY priority, run_after, id
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
+# Both claims mark their rows processing the same way and answer the same columns.
+_CLAIMED = """
     UPDATE operations AS o
     SET status = 'processing',
         attempt = o.attempt + 1,
@@ -87,11 +78,78 @@ _CLAIM = text(
         version = o.version + 1,
         updated_at = now()
     FROM next
-    WHERE o.id = next.id
+    WHERE o.id = next.id{extra}
     RETURNING o.id, o.tenant_id, o.principal_id, o.kind, o.queue, o.target, o.params,
               o.attempt, o.max_attempts
-    """
-)
+"""
+
+# A worker of one queue (the usual case) names it with "=": ix_operations_pending is
+# then walked in claim order and the walk stops at the LIMIT. With "= ANY" (several
+# queues) PostgreSQL sorts every ready row of those queues first.
+_ONE_QUEUE = "queue = :queue"
+_QUEUES = "queue = ANY(CAST(:queues AS text[]))"
+
+# Served by ix_operations_pending (partial: status = 'pending'). SKIP LOCKED lets
+# racing workers take disjoint rows without waiting on each other; the claim
+# commits at once, so no lock is held while the handler runs. Operations with a
+# concurrency key are left to the keyed claim below: they take up places in the
+# window, so a worker that gets fewer rows than it asked for runs the keyed claim.
+_CLAIM = """
+    WITH next AS (
+        SELECT id, concurrency_key IS NOT NULL AS keyed FROM operations
+        WHERE status = 'pending' AND run_after <= now() AND {queues}
+          AND kind = ANY(CAST(:kinds AS text[]))
+        ORDER BY priority, run_after, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )""" + _CLAIMED.format(extra=" AND NOT next.keyed")
+
+# pg_advisory_xact_lock key serialising keyed claims ("opsapk" in ASCII).
+KEYED_CLAIM_LOCK = 0x6F707361706B
+
+# Run only after taking KEYED_CLAIM_LOCK in the same transaction: this statement's
+# snapshot is then taken after every earlier keyed claim committed, so its count of
+# processing operations per key is exact and racing workers never exceed a limit.
+# Walks ix_operations_pending in claim order, skipping keys already at their limit
+# (counted through ix_operations_processing_key), so held-back rows never block the
+# rows behind them; lets at most the free places of each key through; then locks the
+# chosen rows by primary key with SKIP LOCKED (a row a request is joining stays
+# locked until that request commits). Unkeyed rows may be taken here too.
+_CLAIM_KEYED = """
+    WITH ready AS (
+        SELECT o.id, o.tenant_id, o.concurrency_key, o.priority, o.run_after,
+               o.concurrency_limit - busy.running AS room
+        FROM operations AS o
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS running FROM operations AS p
+            WHERE p.concurrency_key IS NOT NULL AND p.status = 'processing'
+              AND p.tenant_id = o.tenant_id AND p.concurrency_key = o.concurrency_key
+        ) AS busy
+        WHERE o.status = 'pending' AND o.run_after <= now() AND o.{queues}
+          AND o.kind = ANY(CAST(:kinds AS text[]))
+          AND (o.concurrency_key IS NULL OR o.concurrency_limit > busy.running)
+        ORDER BY o.priority, o.run_after, o.id
+        LIMIT :scan
+    ), fitting AS (
+        SELECT id FROM (
+            SELECT id, concurrency_key, room, row_number() OVER (
+                PARTITION BY tenant_id, concurrency_key ORDER BY priority, run_after, id
+            ) AS place
+            FROM ready
+        ) AS ranked
+        WHERE concurrency_key IS NULL OR place <= room
+    ), next AS (
+        SELECT id FROM operations
+        WHERE id = ANY(ARRAY(SELECT id FROM fitting)) AND status = 'pending'
+        ORDER BY priority, run_after, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )""" + _CLAIMED.format(extra="")
+
+
+@functools.cache
+def _claim_statement(template: str, one_queue: bool) -> TextClause:
+    return text(template.replace("{queues}", _ONE_QUEUE if one_queue else _QUEUES))
 
 
 async def claim_batch(
@@ -103,18 +161,48 @@ async def claim_batch(
     limit: int,
     lease_seconds: float,
 ) -> list[ClaimedOperation]:
-    rows = (
-        await conn.execute(
-            _CLAIM,
-            {
-                "owner": owner,
-                "queues": list(queues),
-                "kinds": list(kinds),
-                "limit": limit,
-                "lease": lease_seconds,
-            },
-        )
-    ).all()
+    """Claim up to ``limit`` pending operations without a concurrency key (lock-free)."""
+    params = _claim_params(owner, queues, kinds, limit, lease_seconds)
+    statement = _claim_statement(_CLAIM, len(queues) == 1)
+    return await _claimed(conn, (await conn.execute(statement, params)).all())
+
+
+async def claim_keyed(
+    conn: Executor,
+    *,
+    owner: str,
+    queues: Sequence[str],
+    kinds: Sequence[str],
+    limit: int,
+    lease_seconds: float,
+) -> list[ClaimedOperation]:
+    """Claim up to ``limit`` pending operations, keyed ones within their limits.
+
+    Takes a transaction-level advisory lock first, so ``conn`` must be in a
+    transaction of its own that commits right after.
+    """
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEYED_CLAIM_LOCK})
+    params = _claim_params(owner, queues, kinds, limit, lease_seconds)
+    # Room to look past rows of one key that exceed its free places.
+    params["scan"] = max(limit * 4, 50)
+    statement = _claim_statement(_CLAIM_KEYED, len(queues) == 1)
+    return await _claimed(conn, (await conn.execute(statement, params)).all())
+
+
+def _claim_params(
+    owner: str, queues: Sequence[str], kinds: Sequence[str], limit: int, lease_seconds: float
+) -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "queue": queues[0] if len(queues) == 1 else None,
+        "queues": list(queues),
+        "kinds": list(kinds),
+        "limit": limit,
+        "lease": lease_seconds,
+    }
+
+
+async def _claimed(conn: Executor, rows: Sequence[Any]) -> list[ClaimedOperation]:
     claimed = [
         ClaimedOperation(
             id=r.id,
@@ -171,7 +259,8 @@ async def extend_leases(
     return {r.id: r.cancel_requested for r in rows}
 
 
-# By primary key; fenced per (id, attempt). One statement finishes a whole batch.
+# By primary key; fenced per (id, attempt). One statement finishes a whole batch. A
+# kind's own retention (o.retention) wins over the configured default.
 _FINISH = text(
     """
     UPDATE operations AS o
@@ -179,7 +268,7 @@ _FINISH = text(
         result = f.result,
         error = f.error,
         finished_at = now(),
-        expires_at = now() + make_interval(secs => :retention),
+        expires_at = now() + coalesce(o.retention, make_interval(secs => :retention)),
         lease_owner = NULL,
         lease_expires_at = NULL,
         version = o.version + 1,
@@ -188,7 +277,7 @@ _FINISH = text(
          AS f(id uuid, attempt int, status text, result jsonb, error jsonb)
     WHERE o.id = f.id AND o.attempt = f.attempt
       AND o.status = 'processing' AND o.lease_owner = :owner
-    RETURNING o.id
+    RETURNING o.id, o.queue, o.concurrency_key IS NOT NULL AS keyed
     """
 )
 
@@ -219,6 +308,9 @@ async def finish_batch(
     ).all()
     finished = {r.id for r in rows}
     await notify_changed(conn, list(finished))
+    # A finished keyed operation frees a place: wake workers for what it held back.
+    for queue in {r.queue for r in rows if r.keyed}:
+        await notify_pending(conn, queue)
     return finished
 
 
@@ -236,7 +328,8 @@ _RESCHEDULE = text(
         attempt = CASE WHEN cancel_requested THEN attempt ELSE attempt - :refund END,
         finished_at = CASE WHEN cancel_requested THEN now() END,
         expires_at = CASE WHEN cancel_requested
-                          THEN now() + make_interval(secs => :retention) END,
+                          THEN now() + coalesce(retention, make_interval(secs => :retention))
+                          END,
         lease_owner = NULL,
         lease_expires_at = NULL,
         version = version + 1,
@@ -307,86 +400,6 @@ async def set_progress(
         return False
     await notify_changed(conn, [id])
     return True
-
-
-# Served by ix_operations_lease (partial: status = 'processing'). Run by the
-# maintenance leader only. The next status is computed from the row as locked (FOR
-# UPDATE re-reads a row changed since the snapshot): a requested cancel ends it
-# cancelled, spent attempts fail it with WORKER_LOST, the rest go back to pending
-# for another worker.
-_RESCUE = text(
-    """
-    WITH expired AS (
-        SELECT id,
-               CASE WHEN cancel_requested THEN 'cancelled'
-                    WHEN attempt >= max_attempts THEN 'failed'
-                    ELSE 'pending' END AS next_status
-        FROM operations
-        WHERE status = 'processing' AND lease_expires_at < now()
-        ORDER BY lease_expires_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE operations AS o
-    SET status = e.next_status,
-        error = CASE e.next_status WHEN 'cancelled' THEN CAST(:cancelled AS jsonb)
-                                   WHEN 'failed' THEN CAST(:lost AS jsonb)
-                                   ELSE o.error END,
-        finished_at = CASE WHEN e.next_status <> 'pending' THEN now() END,
-        expires_at = CASE WHEN e.next_status <> 'pending'
-                          THEN now() + make_interval(secs => :retention) END,
-        run_after = now(),
-        lease_owner = NULL,
-        lease_expires_at = NULL,
-        version = o.version + 1,
-        updated_at = now()
-    FROM expired e
-    WHERE o.id = e.id
-    RETURNING o.id, o.status, o.queue
-    """
-)
-
-
-async def rescue_expired(
-    conn: Executor, *, limit: int, retention_seconds: float
-) -> list[tuple[uuid.UUID, str]]:
-    """Take back operations whose lease expired; answer (id, new status) for each."""
-    rows = (
-        await conn.execute(
-            _RESCUE,
-            {
-                "limit": limit,
-                "lost": json.dumps(WORKER_LOST),
-                "cancelled": json.dumps(CANCELLED_ERROR),
-                "retention": retention_seconds,
-            },
-        )
-    ).all()
-    await notify_changed(conn, [r.id for r in rows])
-    for queue in {r.queue for r in rows if r.status == "pending"}:
-        await notify_pending(conn, queue)
-    return [(r.id, r.status) for r in rows]
-
-
-# Served by ix_operations_expires_at. Bounded, so one round never holds locks long.
-_PRUNE = text(
-    """
-    DELETE FROM operations
-    WHERE id IN (
-        SELECT id FROM operations
-        WHERE expires_at < now()
-        ORDER BY expires_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    """
-)
-
-
-async def prune_expired(conn: Executor, *, limit: int) -> int:
-    result = await conn.execute(_PRUNE, {"limit": limit})
-    count: int = result.rowcount  # type: ignore[attr-defined]
-    return count
 
 
 def brief(exc: BaseException) -> str:

@@ -117,6 +117,10 @@ async def list_operations(
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
     page_token: Annotated[str | None, Query(max_length=200)] = None,
+    batch_id: Annotated[uuid.UUID | None, Query(description="Only this batch's.")] = None,
+    parent_id: Annotated[
+        uuid.UUID | None, Query(description="Only those a chain created after this one.")
+    ] = None,
 ) -> OperationList:
     """Your tenant's operations, newest first, one page at a time."""
     filters = service.ListFilters(
@@ -125,6 +129,8 @@ async def list_operations(
         target=target,
         created_after=_as_utc(created_after),
         created_before=_as_utc(created_before),
+        batch_id=batch_id,
+        parent_id=parent_id,
     )
     ops, next_token = await service.list_operations(
         session, caller.tenant_id, filters, page_size=page_size, page_token=page_token

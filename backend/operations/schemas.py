@@ -28,6 +28,11 @@ class OperationLinks(BaseModel):
     wait: str
     events: str
     cancel: str
+    children: str = Field(
+        description="The operations a chain created after this one (a filtered list)."
+    )
+    parent: str | None = Field(default=None, description="The operation this one continues.")
+    batch: str | None = Field(default=None, description="The batch this operation belongs to.")
 
 
 class OperationOut(BaseModel):
@@ -54,6 +59,12 @@ class OperationOut(BaseModel):
     expires_at: datetime | None = Field(
         default=None, description="When a finished operation will be forgotten."
     )
+    parent_id: uuid.UUID | None = Field(
+        default=None, description="The operation whose completion created this one (a chain)."
+    )
+    batch_id: uuid.UUID | None = Field(
+        default=None, description="The batch this operation was created in."
+    )
     links: OperationLinks
 
 
@@ -62,3 +73,29 @@ class OperationList(BaseModel):
     next_page_token: str | None = Field(
         default=None, description="Pass as page_token for the next page; null on the last page."
     )
+
+
+class BatchCounts(BaseModel):
+    """Operations of the batch per status."""
+
+    pending: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class BatchLinks(BaseModel):
+    self: str
+    operations: str = Field(description="The batch's operations (a filtered list).")
+
+
+class BatchOut(BaseModel):
+    id: uuid.UUID
+    target: str | None = Field(default=None, description="URL of what the batch is about.")
+    total: int = Field(description="Operations of the batch still kept.")
+    counts: BatchCounts
+    done: bool = Field(description="True once every operation of the batch is done.")
+    operation_ids: list[uuid.UUID] = Field(description="Oldest first.")
+    created_at: datetime
+    links: BatchLinks

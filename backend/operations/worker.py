@@ -4,6 +4,11 @@ One worker process runs many handlers concurrently on one event loop. Any number
 workers on any number of machines share the database; exactly one of them at a time
 (the holder of an advisory lock) also runs maintenance: rescue of expired leases and
 pruning of expired operations.
+
+Claiming is lock-free for operations without a concurrency key; when a claim comes
+back short (the queue is short, or keyed operations are among the next in line) the
+worker runs the keyed claim, which counts running operations per key under a
+transaction-level advisory lock (see ``repository.claim_keyed``).
 """
 
 from __future__ import annotations
@@ -15,18 +20,20 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
-from backend.operations import delivery, repository
+from backend.operations import delivery, maintenance, repository, scheduling, service
 from backend.operations.context import OperationContext
 from backend.operations.execution import Execution, StopReason, Verdict
 from backend.operations.listener import Listener
-from backend.operations.registry import Registry
+from backend.operations.registry import Registry, set_running_registry
 from backend.operations.repository import ClaimedOperation, Outcome
 from backend.operations.writer import OutcomeWriter
 
@@ -120,24 +127,36 @@ class Worker:
                     log.warning("claim failed", extra={"error": repository.brief(exc)})
                     await _sleep_or(stop, min(0.1 * 2**failures, 5.0))
                     continue
-                for op in claimed:
-                    self._start(op)
-                if len(claimed) == free:
+                if claimed == free:
                     # The queue may hold more: wait only for a free slot.
                     await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
                     continue
             await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
 
-    async def _claim(self, limit: int) -> list[ClaimedOperation]:
+    async def _claim(self, limit: int) -> int:
+        """Claim and start up to ``limit`` operations; answer how many."""
         async with self._engine.begin() as conn:
-            return await repository.claim_batch(
-                conn,
-                owner=self.id,
-                queues=self._queues,
-                kinds=self._kinds,
-                limit=limit,
-                lease_seconds=self._ws.lease_seconds,
-            )
+            claimed = await repository.claim_batch(conn, **self._claim_args(limit))
+        for op in claimed:
+            self._start(op)
+        if len(claimed) == limit:
+            return limit
+        # Short: keyed operations may have taken places among the next in line. The
+        # handlers just started run while this second claim is under way.
+        async with self._engine.begin() as conn:
+            keyed = await repository.claim_keyed(conn, **self._claim_args(limit - len(claimed)))
+        for op in keyed:
+            self._start(op)
+        return len(claimed) + len(keyed)
+
+    def _claim_args(self, limit: int) -> dict[str, Any]:
+        return {
+            "owner": self.id,
+            "queues": self._queues,
+            "kinds": self._kinds,
+            "limit": limit,
+            "lease_seconds": self._ws.lease_seconds,
+        }
 
     def _on_pending(self, queue: str) -> None:
         if queue in self._queues:
@@ -163,6 +182,8 @@ class Worker:
 
     async def _execute(self, execution: Execution) -> None:
         ctx = execution.ctx
+        # Inherited by the handler's task: lets it create the next operation of a chain.
+        set_running_registry(self._registry)
         try:
             verdict = await execution.run()
             await self._record(execution, verdict)
@@ -193,6 +214,7 @@ class Worker:
                 retention_seconds=self._retention,
             )
             if finished:
+                await self._cancel_new_children(ctx, session)
                 await session.commit()
             else:
                 await session.rollback()
@@ -210,6 +232,19 @@ class Worker:
             ctx.log.warning("fenced off; outcome discarded", extra={"verdict": verdict.status})
         elif verdict.status != "completed":
             ctx.log.info("operation finished", extra={"status": verdict.status})
+
+    async def _cancel_new_children(self, ctx: OperationContext, session: AsyncSession) -> None:
+        """A cancel of this operation that committed while its completion (and the
+        children the handler created) was being written did not see those children:
+        cancel them here, in the same transaction."""
+        for parent_id in session.info.pop(scheduling.NEW_CHILDREN, set()):
+            if await scheduling.cancel_was_requested(session, parent_id):
+                await service.cancel_children(
+                    session,
+                    tenant_id=ctx.tenant_id,
+                    parent_id=parent_id,
+                    retention=timedelta(seconds=self._retention),
+                )
 
     async def _reschedule(self, execution: Execution, verdict: Verdict) -> None:
         ctx = execution.ctx
@@ -292,7 +327,7 @@ class Worker:
         upkeep, in batches."""
         while True:
             async with self._engine.begin() as conn:
-                rescued = await repository.rescue_expired(
+                rescued = await maintenance.rescue_expired(
                     conn, limit=500, retention_seconds=self._retention
                 )
             for op_id, status in rescued:
@@ -301,8 +336,8 @@ class Worker:
                 break
         while True:
             async with self._engine.begin() as conn:
-                pruned = await repository.prune_expired(conn, limit=self._prune_batch)
-            if pruned < self._prune_batch:
+                pruned = await maintenance.prune_expired(conn, limit=self._prune_batch)
+            if pruned.operations < self._prune_batch:
                 break
         # Webhook scheduling, pruning of idempotency keys and delivery logs.
         await delivery.maintain(self._engine, self._registry, batch_size=self._prune_batch)

@@ -131,6 +131,9 @@ async def test_representation_has_every_documented_field_and_absolute_links(
         "wait": self_url + "/wait",
         "events": self_url + "/events",
         "cancel": self_url + "/cancel",
+        "children": f"http://testserver/api/v1/operations?parent_id={op_id}",
+        "parent": None,
+        "batch": None,
     }
     assert body["created_at"].endswith(("Z", "+00:00"))
 
