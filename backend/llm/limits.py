@@ -59,7 +59,7 @@ SETTLE = text(
 
 PRUNE = text(
     "DELETE FROM llm_token_buckets "
-    "WHERE window_start < :window_start - make_interval(mins => :keep)"
+    "WHERE window_start < CAST(:window_start AS timestamptz) - make_interval(mins => :keep)"
 )
 
 
