@@ -14,6 +14,7 @@ from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_da
 from backend.errors import install_error_handlers
 from backend.features import build_registry
 from backend.health import router as health_router
+from backend.llm.router import router as usage_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
 from backend.migrate import head_revision
@@ -102,6 +103,7 @@ def create_app(
     api.include_router(batch_router.router)
     api.include_router(events_router)
     api.include_router(webhooks_router)
+    api.include_router(usage_router)
     app.include_router(api)
     app.include_router(health_router)
     return app
