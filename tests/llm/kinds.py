@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from backend.llm import LlmClient
+from backend.llm import LlmClient, Usage
 from backend.llm.tasks import FeedbackSummary
 from backend.operations.context import OperationContext
 from backend.operations.exceptions import RetryableFailure
@@ -20,6 +20,12 @@ class ReviewsParams(BaseModel):
     fail_after_call: bool = False
 
 
+class SummaryResult(FeedbackSummary):
+    """The answer, and which provider, model and prompt version made it."""
+
+    generated_by: Usage
+
+
 class StreamedText(BaseModel):
     text: str
     provider: str
@@ -29,13 +35,13 @@ class StreamedText(BaseModel):
 def llm_registry(llm: LlmClient) -> Registry:
     """The LLM test kinds, their handlers calling ``llm`` (as ``ctx.llm`` would)."""
 
-    async def summarise(ctx: OperationContext, params: ReviewsParams) -> FeedbackSummary:
-        result, _ = await llm.for_operation(ctx).generate(
+    async def summarise(ctx: OperationContext, params: ReviewsParams) -> SummaryResult:
+        answer, usage = await llm.for_operation(ctx).generate(
             "review_summary", {"reviews": params.reviews}, schema=FeedbackSummary
         )
         if params.fail_after_call:
             raise RetryableFailure("LATER_STEP_FAILED", "A later step failed.")
-        return result
+        return SummaryResult(**answer.model_dump(), generated_by=usage)
 
     async def stream(ctx: OperationContext, params: ReviewsParams) -> StreamedText:
         async with llm.for_operation(ctx).stream(
@@ -51,7 +57,7 @@ def llm_registry(llm: LlmClient) -> Registry:
         SUMMARY_KIND,
         summarise,
         params=ReviewsParams,
-        result=FeedbackSummary,
+        result=SummaryResult,
         max_attempts=2,
         backoff_base=0.05,
         backoff_max=0.1,

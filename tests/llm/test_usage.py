@@ -9,8 +9,8 @@ import httpx
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.config import Settings
-from backend.llm import Usage, record_usage
+from backend.config import LlmSettings, Settings
+from backend.llm import LlmClient, Usage, record_usage
 from backend.llm.models import LlmUsage
 from backend.operations.models import Operation
 from tests.conftest import ApiCaller, KeyFactory
@@ -46,11 +46,32 @@ async def test_every_call_of_a_completed_operation_is_recorded_with_its_result(
         op = await wait_until(sessionmaker, op_id, {"completed", "failed"})
 
     assert op.status == "completed"
+    assert op.result is not None
+    assert op.result["summary"] == SUMMARY["summary"]
+    assert op.result["generated_by"]["provider"] == "openai"
+    assert op.result["generated_by"]["prompt_tokens"] == 400
     [row] = await usage_rows(sessionmaker)
     assert (row.tenant_id, row.operation_id, row.kind) == (caller.tenant_id, op_id, SUMMARY_KIND)
     assert (row.provider, row.model) == ("openai", "fake-model")
     assert (row.prompt_name, row.prompt_version) == ("review_summary", 1)
     assert (row.prompt_tokens, row.completion_tokens) == (400, 60)
+
+
+async def test_an_operation_answered_by_the_local_provider_says_so(
+    database_url: str, settings: Settings, sessionmaker: Sessions, caller: ApiCaller
+) -> None:
+    registry = llm_registry(LlmClient.from_settings(LlmSettings()))
+    op_id = await submit(sessionmaker, registry, caller, SUMMARY_KIND, VARIABLES)
+
+    async with running_worker(database_url, registry, settings):
+        op = await wait_until(sessionmaker, op_id, {"completed", "failed"})
+
+    assert op.status == "completed"
+    assert op.result is not None
+    assert op.result["generated_by"]["provider"] == "local"
+    assert op.result["summary"]
+    [row] = await usage_rows(sessionmaker)
+    assert (row.provider, row.model, row.operation_id) == ("local", "extractive-1", op_id)
 
 
 async def test_a_failed_attempts_usage_rolls_back_with_it(
