@@ -9,10 +9,12 @@ import asyncio
 import os
 import uuid
 from collections import Counter
+from datetime import timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from backend.operations import service
 from backend.operations.context import OperationContext
 from backend.operations.exceptions import OperationFailure, RetryableFailure
 from backend.operations.registry import Registry
@@ -170,6 +172,89 @@ async def chatter(ctx: OperationContext, params: ChatterParams) -> dict[str, str
     return {"text": "".join(params.chunks)}
 
 
+KEYED_RUNS_TABLE = """
+CREATE TABLE IF NOT EXISTS test_keyed_runs (
+    operation_id uuid NOT NULL,
+    key text NOT NULL,
+    processing_seen int NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at timestamptz
+)
+"""
+
+
+class KeyedParams(BaseModel):
+    key: str
+    seconds: float = 0.1
+
+
+async def keyed(ctx: OperationContext, params: KeyedParams) -> dict[str, int]:
+    """Notes in test_keyed_runs when it ran and how many operations with its concurrency
+    key were processing when it started (itself included), as the database saw it."""
+    async with ctx.sessionmaker() as session:
+        seen = await session.scalar(
+            text(
+                "SELECT count(*) FROM operations WHERE status = 'processing'"
+                " AND tenant_id = :tenant AND concurrency_key = :key"
+            ),
+            {"tenant": ctx.tenant_id, "key": params.key},
+        )
+        await session.execute(
+            text(
+                "INSERT INTO test_keyed_runs (operation_id, key, processing_seen)"
+                " VALUES (:id, :key, :seen)"
+            ),
+            {"id": ctx.operation_id, "key": params.key, "seen": seen},
+        )
+        await session.commit()
+    await asyncio.sleep(params.seconds)
+    async with ctx.sessionmaker() as session:
+        await session.execute(
+            text(
+                "UPDATE test_keyed_runs SET finished_at = clock_timestamp()"
+                " WHERE operation_id = :id"
+            ),
+            {"id": ctx.operation_id},
+        )
+        await session.commit()
+    return {"seen": int(seen or 0)}
+
+
+class ChainParams(BaseModel):
+    child_kind: str = "test.echo"
+    child_delay: float = 0.0
+    fail_after_child: bool = False
+    # Name of a ChainGate the handler waits at before creating its child.
+    gate: str | None = None
+
+
+class ChainGate:
+    """Lets a test hold a chain handler just before it creates its child."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.open = asyncio.Event()
+        self.child_created = asyncio.Event()
+
+
+CHAIN_GATES: dict[str, ChainGate] = {}
+
+
+async def chain(ctx: OperationContext, params: ChainParams) -> dict[str, str]:
+    """Creates the next operation of a chain in the transaction completing this one."""
+    gate = CHAIN_GATES.get(params.gate) if params.gate else None
+    if gate is not None:
+        gate.started.set()
+        await gate.open.wait()
+    delay = timedelta(seconds=params.child_delay) if params.child_delay else None
+    child = await service.create_child_operation(ctx, params.child_kind, {}, delay=delay)
+    if gate is not None:
+        gate.child_created.set()
+    if params.fail_after_child:
+        raise OperationFailure("BOOM", "Failed after creating the child.")
+    return {"child": str(child.id)}
+
+
 def register(registry: Registry) -> None:
     registry.register("test.echo", echo, params=EchoParams, result=EchoResult)
     registry.register("test.sleep", sleep, params=SleepParams, timeout=30)
@@ -201,3 +286,8 @@ def register(registry: Registry) -> None:
         backoff_max=0.1,
     )
     registry.register("test.chatter", chatter, params=ChatterParams, timeout=30)
+    registry.register("test.keyed", keyed, params=KeyedParams, concurrency_limit=2, timeout=30)
+    # Another kind sharing test.keyed's keys, for workers that run only one of the two.
+    registry.register("test.keyed_too", keyed, params=KeyedParams, concurrency_limit=2, timeout=30)
+    registry.register("test.chain", chain, params=ChainParams, max_attempts=1)
+    registry.register("test.brief", echo, params=EchoParams, retention=timedelta(hours=1))

@@ -245,7 +245,9 @@ async def cancel_operation(
         await session.execute(
             select(Operation, scheduling.expired())
             .where(Operation.id == op_id, Operation.tenant_id == caller.tenant_id)
-            .with_for_update(of=Operation)
+            # NO KEY UPDATE: a completing parent's new children (their foreign key
+            # takes KEY SHARE on it) are not held up by a cancel, nor it by them.
+            .with_for_update(of=Operation, key_share=True)
         )
     ).first()
     if row is None:
