@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -68,7 +68,7 @@ class Provider(Protocol):
         """An answer validated against ``schema``, and the tokens it took."""
         ...
 
-    def stream(self, request: LlmRequest) -> AsyncIterator[str | TokenCount]:
+    def stream(self, request: LlmRequest) -> AsyncGenerator[str | TokenCount, None]:
         """Chunks of a text answer as they come, then the tokens it took (last item)."""
         ...
 

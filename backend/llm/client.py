@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -188,7 +188,7 @@ class TextStream:
         self._rendered = rendered
         self._request = request
         self._usage_sink = usage_sink
-        self._chunks: AsyncIterator[str] | None = None
+        self._chunks: AsyncGenerator[str, None] | None = None
         self.text = ""
         self.usage: Usage | None = None
 
@@ -210,20 +210,25 @@ class TextStream:
 
     async def aclose(self) -> None:
         if self._chunks is not None:
-            await self._chunks.aclose()  # type: ignore[attr-defined]
+            await self._chunks.aclose()
 
-    async def _run(self) -> AsyncIterator[str]:
+    async def _run(self) -> AsyncGenerator[str, None]:
         client, request = self._client, self._request
         tokens = TokenCount()
         parts: list[str] = []
         async with client._slots:
             reservation = await client._reserve(request)
-            async for item in client.provider.stream(request):
-                if isinstance(item, TokenCount):
-                    tokens = item
-                else:
-                    parts.append(item)
-                    yield item
+            answer = client.provider.stream(request)
+            try:
+                async for item in answer:
+                    if isinstance(item, TokenCount):
+                        tokens = item
+                    else:
+                        parts.append(item)
+                        yield item
+            finally:
+                # Left early: close the provider's stream (and its connection) now.
+                await answer.aclose()
             await client._settle(reservation, tokens)
         self.text = "".join(parts)
         self.usage = client._usage(self._rendered, request, tokens)

@@ -9,7 +9,7 @@ backoff shows on the operation. Every SDK error leaves as an engine failure
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, cast
 
 import httpx2
@@ -123,7 +123,7 @@ class OpenAIProvider:
             max_completion_tokens=_limit(request),
         )
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[str | TokenCount]:
+    async def stream(self, request: LlmRequest) -> AsyncGenerator[str | TokenCount, None]:
         produced: list[str] = []
         tokens: TokenCount | None = None
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -64,7 +64,7 @@ class LocalProvider:
         # Ranking a long document takes a while: keep the event loop free meanwhile.
         return await asyncio.to_thread(answer, request, schema)
 
-    async def stream(self, request: LlmRequest) -> AsyncIterator[str | TokenCount]:
+    async def stream(self, request: LlmRequest) -> AsyncGenerator[str | TokenCount, None]:
         text = await asyncio.to_thread(text_answer, request)
         words = text.split(" ") if text else []
         for start in range(0, len(words), STREAM_WORDS):
