@@ -4,8 +4,9 @@ Each create is one statement whatever the control: a plain insert; a deduplicate
 insert that answers the active operation with the same key instead; or a coalesced
 insert that joins the pending operation with the same key instead. The unique
 partial indexes ``uq_operations_dedup`` and ``uq_operations_coalesce`` make them
-atomic: two racing creates cannot both insert, and the loser (whose statement saw
-neither the row nor, at the time, a conflict) simply runs its statement again.
+atomic: two racing creates cannot both insert. The loser's insert does nothing, and
+its statement, whose snapshot predates the winner's commit, answers no row either;
+it simply runs again and then sees the winner's row.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.operations.registry import Registry
-from backend.operations.worker import Worker
+from backend.operations.worker import MAINTENANCE_LOCK_KEY, Worker
 from tests.factories import running_worker
 
 
@@ -60,13 +60,16 @@ async def test_another_worker_takes_over_when_the_leader_stops(
 
 
 async def lock_holders(sessionmaker: async_sessionmaker[AsyncSession]) -> list[int]:
-    """Backend pids holding an advisory lock in this test's database."""
+    """Backend pids holding the maintenance lock in this test's database (keyed claims
+    take an advisory lock of their own for a moment)."""
     async with sessionmaker() as session:
         rows = await session.scalars(
             text(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
                 "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
+                " AND (classid::bigint << 32) + objid::bigint = :key"
+            ),
+            {"key": MAINTENANCE_LOCK_KEY},
         )
         return list(rows)
 
