@@ -43,7 +43,7 @@ class OperationEvent:
     @property
     def done(self) -> bool:
         """True for the event that finished the operation (the last one it will have)."""
-        return self.type == "status" and isinstance(self.data, dict) and bool(self.data["done"])
+        return self.type == "status" and isinstance(self.data, dict) and bool(self.data.get("done"))
 
 
 def validate_event(type: str, data: Any) -> str:

@@ -67,31 +67,29 @@ class SharedReads:
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
+        # A future's result is the events, or None when its reader went away (the
+        # streams waiting on it then read for themselves).
         self._pending: dict[tuple[uuid.UUID, uuid.UUID, int], asyncio.Future[Any]] = {}
 
     async def read(
         self, tenant_id: uuid.UUID, operation_id: uuid.UUID, after: int
     ) -> list[OperationEvent]:
         key = (tenant_id, operation_id, after)
-        pending = self._pending.get(key)
-        if pending is not None:
-            return list(await asyncio.shield(pending))
+        while (pending := self._pending.get(key)) is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not None:
+                return list(shared)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
+        events = None
         try:
             async with self._sessionmaker() as session:
                 events = await event_store.read_events(
                     session, tenant_id=tenant_id, operation_id=operation_id, after=after
                 )
-            future.set_result(events)
             return events
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Retrieved here so a read nobody else awaited logs no warning.
-            with contextlib.suppress(BaseException):
-                future.exception()
-            raise
         finally:
+            future.set_result(events)
             del self._pending[key]
 
 

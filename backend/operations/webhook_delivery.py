@@ -21,7 +21,14 @@ from backend.operations.context import OperationContext
 from backend.operations.delivery_models import WebhookDelivery, WebhookEndpoint
 from backend.operations.exceptions import PermanentFailure, RetryableFailure
 from backend.operations.registry import Handler
-from backend.operations.webhook_targets import TargetPolicy, TargetRefused, pinned, resolve
+from backend.operations.webhook_targets import (
+    InvalidWebhookUrl,
+    TargetPolicy,
+    TargetRefused,
+    check_url,
+    pinned,
+    resolve,
+)
 from backend.operations.webhooks import DeliverParams, sign
 
 USER_AGENT = "opsapi-webhooks/1"
@@ -63,9 +70,10 @@ def make_handler(settings: Settings) -> Handler:
             )
         log = _DeliveryLog(ctx, params, retention)
         try:
-            url = httpx.URL(endpoint.url)
+            # Checked again: the allow-lists may have changed since the endpoint was made.
+            url = check_url(endpoint.url, policy)
             address = await resolve(url, policy)
-        except TargetRefused as exc:
+        except (InvalidWebhookUrl, TargetRefused) as exc:
             await log.write(error=str(exc))
             raise PermanentFailure(
                 "WEBHOOK_TARGET_REFUSED", "The webhook URL resolves to an address not allowed."

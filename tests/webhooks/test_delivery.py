@@ -16,6 +16,8 @@ from backend.operations.delivery_models import WebhookEndpoint, WebhookOutbox
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from backend.operations.states import Status
+from backend.operations.webhooks import register_webhooks
+from tests import kinds
 from tests.conftest import ApiCaller
 from tests.factories import running_worker, submit, wait_for
 from tests.operations.rows import move_to
@@ -247,3 +249,29 @@ async def test_only_subscribed_event_types_are_delivered(
     body = json.loads(request.body)
     assert (body["type"], body["data"]["id"]) == ("operation.failed", str(failing))
     assert body["data"]["error"]["code"] == "BOOM"
+
+
+async def test_a_delivery_to_a_target_no_longer_allowed_is_refused_and_logged(
+    client: httpx.AsyncClient,
+    admin: ApiCaller,
+    receiver: Receiver,
+    sessionmaker: Sessions,
+    database_url: str,
+    settings: Settings,
+) -> None:
+    endpoint = await register(client, admin, receiver)
+    strict = settings.model_copy(update={"environment": "production"})
+    production = Registry()
+    register_webhooks(production, strict)
+    kinds.register(production)
+    op_id = await submit(sessionmaker, production, admin, "test.echo")
+
+    async with running_worker(database_url, production, strict):
+        delivery = await _delivery_of(sessionmaker, op_id)
+        refused = await wait_for(sessionmaker, delivery, lambda op: op.state.done, "done")
+        log = await deliveries(client, admin, endpoint["id"])
+
+    assert refused.error is not None and refused.error["code"] == "WEBHOOK_TARGET_REFUSED"
+    assert receiver.requests == []
+    assert [(d["status_code"], d["succeeded"]) for d in log] == [(None, False)]
+    assert "http" in log[0]["error"]
