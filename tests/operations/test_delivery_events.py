@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.client import OperationEvent, OperationsClient
 from backend.config import Settings
 from backend.operations.registry import Registry
-from tests.conftest import ApiCaller
+from tests.conftest import ApiCaller, KeyFactory
 from tests.factories import ApiServer, api_server, running_worker, submit, wait_until
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -203,3 +203,39 @@ async def test_a_stream_from_the_start_of_a_finished_operation_replays_it_and_cl
 
     assert status == 200
     assert [line for line in lines if line.startswith("id:")] == ["id: 1", "id: 2"]
+
+
+async def test_another_tenants_operation_has_no_stream(
+    client: httpx.AsyncClient,
+    caller: ApiCaller,
+    make_caller: KeyFactory,
+    sessionmaker: Sessions,
+    registry: Registry,
+) -> None:
+    op_id = await submit(sessionmaker, registry, caller, "test.echo")
+    stranger = await make_caller()
+
+    response = await client.get(f"/api/v1/operations/{op_id}/events", headers=stranger.headers)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "OPERATION_NOT_FOUND"
+
+
+@pytest.mark.parametrize("last_event_id", ["soon", "-1", "1.5", "99999999999"])
+async def test_a_last_event_id_that_is_not_an_event_id_is_422(
+    client: httpx.AsyncClient,
+    caller: ApiCaller,
+    sessionmaker: Sessions,
+    registry: Registry,
+    last_event_id: str,
+) -> None:
+    op_id = await submit(sessionmaker, registry, caller, "test.echo")
+
+    response = await client.get(
+        f"/api/v1/operations/{op_id}/events",
+        headers={**caller.headers, "Last-Event-ID": last_event_id},
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "INVALID_LAST_EVENT_ID"
