@@ -1,4 +1,4 @@
-"""What a handler gets: its parameters, progress reporting, cancellation, sessions, a logger."""
+"""What a handler gets: progress reporting, its own events, cancellation, sessions, a logger."""
 
 from __future__ import annotations
 
