@@ -8,13 +8,16 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.auth.dependencies import DbSession, WritingCaller
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
-from backend.operations import service
+from backend.operations import http, service
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from backend.operations.states import Status
@@ -170,3 +173,29 @@ async def test_meaningless_key_combinations_are_refused_before_writing(
         await create(sessionmaker, registry, caller, **options)
 
     assert await count_operations(sessionmaker) == 0
+
+
+async def test_a_repeated_request_is_answered_202_with_the_same_operation_and_location(
+    app: FastAPI, client: httpx.AsyncClient, caller: ApiCaller
+) -> None:
+    async def create_report(request: Request, session: DbSession, who: WritingCaller) -> Response:
+        op = await service.create_operation(
+            session,
+            request.app.state.registry,
+            tenant_id=who.tenant_id,
+            principal_id=who.principal_id,
+            kind="test.echo",
+            params={"value": "report"},
+            dedup_key="report:42",
+        )
+        return http.accepted(request, op)
+
+    app.add_api_route("/test/reports", create_report, methods=["POST"])
+
+    first = await client.post("/test/reports", headers=caller.headers)
+    again = await client.post("/test/reports", headers=caller.headers)
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["location"].endswith(f"/api/v1/operations/{first.json()['id']}")
