@@ -138,9 +138,12 @@ class OperationsClient:
         self, op_id: uuid.UUID | str, *, after: int | None = None
     ) -> AsyncGenerator[OperationEvent, None]:
         """Every event of the operation after ``after`` (from the start when None), in
-        order, until the one that finishes it. Reconnects with ``Last-Event-ID``."""
+        order and once each, until the one that finishes it. Reconnects with
+        ``Last-Event-ID``; a resumed stream's first event may be a ``snapshot`` of the
+        current state when there was nothing to catch up on."""
         last = after
         delay = 1.0
+        reconnected = False
         while True:
             headers = {**self._headers, "Accept": "text/event-stream"}
             if last is not None:
@@ -166,12 +169,15 @@ class OperationsClient:
                             type=field_values.get("event", "message"),
                             data=json.loads(field_values["data"]),
                         )
+                        if reconnected and event.type == "snapshot" and event.seq <= (last or 0):
+                            continue  # the state as already seen: nothing new to yield
                         last = event.seq
                         yield event
                         if event.done:
                             return
             except httpx.TransportError:
                 pass  # the connection dropped: resume from the last event
+            reconnected = True
             await asyncio.sleep(delay)
 
     async def _send(

@@ -62,7 +62,7 @@ async def test_a_completed_operation_is_delivered_signed_with_the_published_algo
 
     async with running_worker(database_url, registry, settings):
         [request] = await receiver.wait_for(1)
-        log = await deliveries(client, admin, endpoint["id"])
+        log = await _wait_for_log(client, admin, endpoint["id"], 1)
 
     body = json.loads(request.body)
     assert verify_webhook(endpoint["secret"], request.headers, request.body)
@@ -269,7 +269,7 @@ async def test_a_delivery_to_a_target_no_longer_allowed_is_refused_and_logged(
     async with running_worker(database_url, production, strict):
         delivery = await _delivery_of(sessionmaker, op_id)
         refused = await wait_for(sessionmaker, delivery, lambda op: op.state.done, "done")
-        log = await deliveries(client, admin, endpoint["id"])
+    log = await deliveries(client, admin, endpoint["id"])
 
     assert refused.error is not None and refused.error["code"] == "WEBHOOK_TARGET_REFUSED"
     assert receiver.requests == []
