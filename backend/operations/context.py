@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.operations import event_store, repository
 from backend.operations.repository import ClaimedOperation
 from backend.operations.schemas import Progress
+
+if TYPE_CHECKING:
+    from backend.llm.client import LlmClient, OperationLlm
 
 
 class OperationCancelled(Exception):
@@ -34,6 +37,7 @@ class OperationContext:
         owner: str,
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
+        llm: LlmClient | None = None,
     ) -> None:
         self.operation_id: uuid.UUID = claimed.id
         self.kind = claimed.kind
@@ -50,6 +54,15 @@ class OperationContext:
         self._engine = engine
         self._session: AsyncSession | None = None
         self._cancel_requested = False
+        self._llm = llm.for_operation(self) if llm is not None else None
+
+    @property
+    def llm(self) -> OperationLlm:
+        """The language model, recording each call's usage in this operation's completion
+        transaction (see docs/llm.md)."""
+        if self._llm is None:
+            raise RuntimeError("This worker was started without a language model client.")
+        return self._llm
 
     @property
     def session(self) -> AsyncSession:
