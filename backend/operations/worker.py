@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
+from backend.llm import LlmClient
 from backend.operations import delivery, maintenance, repository, scheduling, service
 from backend.operations.context import OperationContext
 from backend.operations.execution import Execution, StopReason, Verdict
@@ -73,6 +74,8 @@ class Worker:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._writer = OutcomeWriter(engine, owner=self.id, retention_seconds=self._retention)
+        # One model client per worker, shared by its handlers as ``ctx.llm``.
+        self._llm = LlmClient.from_settings(settings, engine=engine)
         # The connection that holds the maintenance lock; the lock dies with it.
         self._lock_connection: asyncpg.Connection | None = None
         self.is_leader = False
@@ -106,6 +109,7 @@ class Worker:
             await asyncio.gather(*loops, return_exceptions=True)
             await self._writer.stop()
             await listener.stop()
+            await self._llm.aclose()
             # Closing the listener's connection gave the maintenance lock back.
             self._lock_connection = None
             self.is_leader = False
@@ -172,7 +176,11 @@ class Worker:
 
     def _start(self, op: ClaimedOperation) -> None:
         ctx = OperationContext(
-            claimed=op, owner=self.id, engine=self._engine, sessionmaker=self._sessionmaker
+            claimed=op,
+            owner=self.id,
+            engine=self._engine,
+            sessionmaker=self._sessionmaker,
+            llm=self._llm,
         )
         execution = Execution(ctx=ctx, kind=self._registry.get(op.kind), params=op.params)
         self._running[op.id] = execution
