@@ -1,4 +1,4 @@
-"""HTTP for webhook endpoints: create, list, read, delete, rotate the secret, and the
+"""HTTP for webhook endpoints: create, list, read, change, delete, rotate the secret, and the
 delivery log. Changing endpoints takes an admin key: an endpoint receives the results
 of every operation of the tenant."""
 
@@ -24,6 +24,7 @@ from backend.operations.webhook_schemas import (
     WebhookEndpointCreated,
     WebhookEndpointList,
     WebhookEndpointOut,
+    WebhookEndpointUpdate,
     WebhookSecret,
 )
 
@@ -108,6 +109,28 @@ async def get_webhook_endpoint(
     endpoint_id: uuid.UUID, session: DbSession, caller: CurrentCaller
 ) -> WebhookEndpointOut:
     return _out(await webhooks.get_endpoint(session, caller.tenant_id, endpoint_id))
+
+
+@router.patch(
+    "/{endpoint_id}",
+    name="update_webhook_endpoint",
+    summary="Change or re-enable a webhook endpoint",
+    response_model=WebhookEndpointOut,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_webhook_endpoint(
+    endpoint_id: uuid.UUID,
+    body: WebhookEndpointUpdate,
+    request: Request,
+    session: DbSession,
+    caller: AdminCaller,
+) -> WebhookEndpointOut:
+    """Change the URL, the event types or the description, or turn deliveries back on
+    (`"enabled": true`) after the endpoint answered 410 Gone and was disabled."""
+    endpoint = await webhooks.update_endpoint(
+        session, request.app.state.settings, caller.tenant_id, endpoint_id, body
+    )
+    return _out(endpoint)
 
 
 @router.delete(

@@ -30,6 +30,22 @@ class WebhookEndpointCreate(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
+class WebhookEndpointUpdate(BaseModel):
+    """The fields to change; omitted fields keep their value."""
+
+    url: str | None = Field(
+        default=None, max_length=2000, examples=["https://hooks.example.com/v2"]
+    )
+    event_types: list[WebhookEventType] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = Field(
+        default=None,
+        description="`true` turns deliveries back on for an endpoint disabled after a 410 Gone "
+        "(and clears `disabled_reason`); `false` pauses them.",
+        examples=[True],
+    )
+
+
 class WebhookEndpointOut(BaseModel):
     id: uuid.UUID
     url: str

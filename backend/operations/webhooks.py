@@ -27,7 +27,7 @@ from backend.operations import repository, service
 from backend.operations.delivery_models import WebhookDelivery, WebhookEndpoint
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
-from backend.operations.webhook_schemas import WebhookEndpointCreate
+from backend.operations.webhook_schemas import WebhookEndpointCreate, WebhookEndpointUpdate
 from backend.operations.webhook_targets import TargetPolicy, check_resolved, check_url
 
 DELIVER_KIND = "webhook.deliver"
@@ -139,6 +139,38 @@ async def delete_endpoint(
     """Deletes the endpoint and its delivery log; its pending deliveries then fail."""
     endpoint = await get_endpoint(session, tenant_id, endpoint_id)
     await session.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == endpoint.id))
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    settings: Settings,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    body: WebhookEndpointUpdate,
+) -> WebhookEndpoint:
+    """Changes the fields given. Re-enabling clears the reason it was disabled; deliveries
+    resume with the next operation that finishes (missed ones are not replayed)."""
+    endpoint = await get_endpoint(session, tenant_id, endpoint_id, lock=True)
+    values: dict[str, object] = {}
+    if body.url is not None:
+        policy = TargetPolicy.from_settings(settings)
+        await check_resolved(check_url(body.url, policy), policy)
+        values["url"] = body.url
+    if body.event_types is not None:
+        values["event_types"] = sorted({t.value for t in body.event_types})
+    if "description" in body.model_fields_set:
+        values["description"] = body.description
+    if body.enabled is not None:
+        values["enabled"] = body.enabled
+        values["disabled_reason"] = None if body.enabled else "Paused by an admin."
+    if values:
+        await session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint.id)
+            .values(**values, updated_at=func.now())
+        )
+        await session.refresh(endpoint)
+    return endpoint
 
 
 async def rotate_secret(

@@ -275,3 +275,36 @@ async def test_a_delivery_to_a_target_no_longer_allowed_is_refused_and_logged(
     assert receiver.requests == []
     assert [(d["status_code"], d["succeeded"]) for d in log] == [(None, False)]
     assert "http" in log[0]["error"]
+
+
+async def test_an_endpoint_disabled_after_410_receives_again_once_re_enabled(
+    client: httpx.AsyncClient,
+    admin: ApiCaller,
+    receiver: Receiver,
+    sessionmaker: Sessions,
+    registry: Registry,
+    database_url: str,
+    settings: Settings,
+) -> None:
+    endpoint = await register(client, admin, receiver)
+    receiver.answers = [410]
+    gone = await submit(sessionmaker, registry, admin, "test.echo")
+    async with running_worker(database_url, registry, settings):
+        await receiver.wait_for(1)
+        delivery = await _delivery_of(sessionmaker, gone)
+        await wait_for(sessionmaker, delivery, lambda op: op.state.done, "done")
+
+    receiver.answers = [204]
+    enabled = await client.patch(
+        f"{ENDPOINTS}/{endpoint['id']}", json={"enabled": True}, headers=admin.headers
+    )
+    after = await submit(sessionmaker, registry, admin, "test.echo")
+    async with running_worker(database_url, registry, settings):
+        await receiver.wait_for(2)
+        delivery = await _delivery_of(sessionmaker, after)
+        delivered = await wait_for(sessionmaker, delivery, lambda op: op.state.done, "done")
+
+    assert enabled.status_code == 200
+    assert enabled.json()["enabled"] is True and enabled.json()["disabled_reason"] is None
+    assert delivered.status == "completed"
+    assert str(after) in receiver.requests[1].body.decode()

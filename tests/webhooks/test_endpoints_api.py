@@ -209,3 +209,44 @@ async def test_fifty_creations_with_one_key_across_two_api_processes_make_one_en
     assert len({a.json()["secret"] for a in created}) == 1
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(WebhookEndpoint)) == 1
+
+
+async def test_an_admin_changes_an_endpoint_and_omitted_fields_keep_their_value(
+    client: httpx.AsyncClient, admin: ApiCaller
+) -> None:
+    endpoint_id = (await create(client, admin, description="CRM")).json()["id"]
+
+    changed = await client.patch(
+        f"{ENDPOINTS}/{endpoint_id}",
+        json={"url": "https://hooks.example.com/v2", "event_types": ["operation.failed"]},
+        headers=admin.headers,
+    )
+    paused = await client.patch(
+        f"{ENDPOINTS}/{endpoint_id}", json={"enabled": False}, headers=admin.headers
+    )
+
+    assert changed.status_code == 200
+    assert changed.json()["url"] == "https://hooks.example.com/v2"
+    assert changed.json()["event_types"] == ["operation.failed"]
+    assert changed.json()["description"] == "CRM"
+    assert paused.json()["enabled"] is False
+    assert paused.json()["url"] == "https://hooks.example.com/v2"
+
+
+async def test_changing_an_endpoint_checks_the_url_the_role_and_the_tenant(
+    client: httpx.AsyncClient, admin: ApiCaller, make_caller: KeyFactory
+) -> None:
+    member = await make_caller(tenant=await _tenant_name(admin, client), role=Role.member)
+    other = await make_caller(role=Role.admin)
+    endpoint_id = (await create(client, admin)).json()["id"]
+    path = f"{ENDPOINTS}/{endpoint_id}"
+
+    private = await client.patch(path, json={"url": "https://10.1.2.3/x"}, headers=admin.headers)
+    by_member = await client.patch(path, json={"enabled": True}, headers=member.headers)
+    by_other = await client.patch(path, json={"enabled": True}, headers=other.headers)
+    shown = await client.get(path, headers=admin.headers)
+
+    assert (private.status_code, private.json()["code"]) == (422, "INVALID_WEBHOOK_URL")
+    assert (by_member.status_code, by_member.json()["code"]) == (403, "ADMIN_REQUIRED")
+    assert (by_other.status_code, by_other.json()["code"]) == (404, "WEBHOOK_ENDPOINT_NOT_FOUND")
+    assert shown.json()["url"] == HOOK
