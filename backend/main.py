@@ -14,7 +14,6 @@ from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_da
 from backend.errors import install_error_handlers
 from backend.features import build_registry
 from backend.health import router as health_router
-from backend.llm.router import router as usage_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
 from backend.migrate import head_revision
@@ -28,6 +27,7 @@ from backend.operations.registry import Registry
 from backend.operations.router import router as operations_router
 from backend.operations.webhook_router import router as webhooks_router
 from backend.operations.worker import Worker
+from backend.usage.router import router as usage_router
 
 DESCRIPTION = """\
 Long-running AI work as durable **operations**. A create endpoint answers

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from backend.auth.dependencies import CurrentCaller, DbSession
 from backend.errors import problem_responses
-from backend.llm.exceptions import InvalidUsagePeriod
-from backend.llm.schemas import UsageLine, UsageReport
 from backend.llm.usage import usage_totals
+from backend.usage.exceptions import InvalidUsagePeriod
+from backend.usage.schemas import UsageLine, UsageReport
 
 router = APIRouter(prefix="/usage", tags=["usage"])
 

@@ -1,0 +1,1 @@
+"""A tenant's language model usage over HTTP (the rows are written by backend.llm)."""
