@@ -13,6 +13,7 @@ from backend.config import Settings, get_settings
 from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
 from backend.errors import install_error_handlers
 from backend.features import build_registry
+from backend.features.interviews.router import router as interviews_router
 from backend.health import router as health_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
@@ -104,6 +105,7 @@ def create_app(
     api.include_router(events_router)
     api.include_router(webhooks_router)
     api.include_router(usage_router)
+    api.include_router(interviews_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

@@ -37,8 +37,9 @@ class TokenCount:
 class LlmRequest:
     """One rendered prompt on its way to a provider.
 
-    ``messages`` is what a chat model reads; ``inputs`` holds the same untrusted texts
-    undecorated (the local provider works on them, never on the instructions), and
+    ``messages`` is what a chat model reads; ``inputs`` holds the untrusted texts the
+    local provider reads (the prompt's ``local_inputs``, or all), undecorated (it works
+    on them, never on the instructions), and
     ``local`` maps answer fields to local strategies (see ``backend/llm/local``).
     """
 

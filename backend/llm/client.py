@@ -143,7 +143,7 @@ class LlmClient:
         return LlmRequest(
             model=self.model_for(task or rendered.task),
             messages=rendered.messages,
-            inputs=rendered.inputs,
+            inputs=rendered.local_texts,
             local=rendered.local,
             max_output_tokens=self._settings.max_output_tokens,
         )

@@ -3,7 +3,9 @@ kept apart from instructions.
 
 A prompt file (TOML) gives a ``version``, the names of its ``inputs`` (texts people
 wrote: reviews, documents, answers), a ``system`` and a ``user`` template (Jinja2),
-and optionally a ``[local]`` table of answer fields → local strategies.
+optionally a ``[local]`` table of answer fields → local strategies, and optionally
+``local_inputs``, the inputs the local provider reads (all of them when absent: a
+prompt names only the texts to judge, leaving out those that give context).
 
 Inputs are untrusted. They may appear only in the user message, each fenced between
 markers carrying a digest of its own content (which no text can contain, so no input
@@ -49,6 +51,14 @@ class RenderedPrompt:
     user: str
     inputs: Mapping[str, Sequence[str]]
     local: Mapping[str, str]
+    local_inputs: tuple[str, ...] = ()
+
+    @property
+    def local_texts(self) -> Mapping[str, Sequence[str]]:
+        """The inputs the local provider reads: those of ``local_inputs``, or all."""
+        if not self.local_inputs:
+            return self.inputs
+        return {name: self.inputs[name] for name in self.local_inputs}
 
     @property
     def messages(self) -> list[dict[str, str]]:
@@ -89,6 +99,7 @@ class PromptTemplate:
     local: Mapping[str, str]
     system: jinja2.Template
     user: jinja2.Template
+    local_inputs: tuple[str, ...] = ()
 
     def render(self, variables: Mapping[str, Any]) -> RenderedPrompt:
         """Render with ``variables``: every declared input (a text or a list of texts),
@@ -114,6 +125,7 @@ class PromptTemplate:
             user=user,
             inputs=texts,
             local=self.local,
+            local_inputs=self.local_inputs,
         )
 
 
@@ -149,6 +161,9 @@ def parse_prompt(name: str, source: str) -> PromptTemplate:
     if leaked:
         raise PromptError(f"Prompt {name!r} uses inputs {sorted(leaked)} in its system message.")
     local = spec.get("local", {})
+    local_inputs = tuple(spec.get("local_inputs", ()))
+    if not set(local_inputs) <= set(inputs):
+        raise PromptError(f"Prompt {name!r}: local_inputs must be some of its inputs.")
     return PromptTemplate(
         name=name,
         version=version,
@@ -159,6 +174,7 @@ def parse_prompt(name: str, source: str) -> PromptTemplate:
         local={str(k): str(v) for k, v in local.items()},
         system=_ENVIRONMENT.from_string(system_source),
         user=_ENVIRONMENT.from_string(user_source),
+        local_inputs=local_inputs,
     )
 
 

@@ -27,6 +27,13 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
     "document_metadata": {"document": "Handbook\n\nHow we work."},
     "interview_feedback": {"transcript": "Q: Why us? A: Your mission.", "role": "analyst"},
     "report_summary": {"notes": ["Shipped the beta."], "period": "2026-11"},
+    "interview_session_feedback": {
+        "role": "Data analyst",
+        "seniority": "junior",
+        "topic": "SQL",
+        "questions": ["What is a join?", "Why us?"],
+        "answers": ["It combines rows of two tables.", "Your mission."],
+    },
 }
 
 

@@ -17,8 +17,13 @@ strategy         gives
 ``score``        the texts' tone mapped onto the field's bounds
 ``count``        the number of input texts
 ``confidence``   grows with the amount of text, at most 0.9
+``each``         (a list) one entry per input text, filled from that text alone
+``position``     (a number in an ``each`` entry) the text's place, 1 for the first
 ``empty``        an empty value
 ===============  ==========================================================
+
+Fields of nested models take strategies from dotted keys of the same table
+(``"questions.number" = "position"``).
 
 Every text in an answer is a sentence or word of the inputs; nothing is invented.
 """
@@ -71,6 +76,8 @@ class Source:
     first_line: str | None
     texts: int
     topic: str | None = None
+    # The place (1, 2, …) of the one input text an ``each`` entry is filled from.
+    position: int | None = None
 
 
 def fill(schema: type[BaseModel], source: Source, overrides: Mapping[str, str]) -> dict[str, Any]:
@@ -80,12 +87,19 @@ def fill(schema: type[BaseModel], source: Source, overrides: Mapping[str, str]) 
     for name, field in schema.model_fields.items():
         strategy, count = _parse(overrides.get(name))
         annotation, constraints = _unwrap(field.annotation, list(field.metadata))
+        nested = _nested(overrides, name)
         try:
-            values[name] = _value(name, annotation, constraints, strategy, count, source)
+            values[name] = _value(name, annotation, constraints, strategy, count, source, nested)
         except CannotFill:
             if field.is_required():
                 raise
     return values
+
+
+def _nested(overrides: Mapping[str, str], name: str) -> dict[str, str]:
+    """The strategies of a nested model's fields: the dotted keys under ``name``."""
+    prefix = name + "."
+    return {k.removeprefix(prefix): v for k, v in overrides.items() if k.startswith(prefix)}
 
 
 def _parse(spec: str | None) -> tuple[str | None, int | None]:
@@ -118,6 +132,7 @@ def _value(
     strategy: str | None,
     count: int | None,
     source: Source,
+    nested: Mapping[str, str],
 ) -> Any:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
@@ -126,9 +141,9 @@ def _value(
         chosen = _choice([str(m.value) for m in annotation], source, name)
         return annotation(chosen).value
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return fill(annotation, source, {})
+        return fill(annotation, source, nested)
     if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set):
-        return _list(name, annotation, constraints, strategy, count, source)
+        return _list(name, annotation, constraints, strategy, count, source, nested)
     if origin is dict or annotation is dict:
         return {}
     if annotation is str:
@@ -161,6 +176,10 @@ def _text(
         text = ", ".join(corpus.keywords(count or DEFAULT_COUNTS["keywords"]))
     elif strategy == "empty":
         text = ""
+    elif strategy in ("praise", "criticism"):
+        # The sentences of that tone, joined; none found leaves the text empty, as it
+        # leaves a list empty, rather than passing another sentence off as advice.
+        text = " ".join(getattr(corpus, strategy)(count or 1))
     else:
         # A field no cue names gets one sentence; a summary-like one, a few.
         limit = count or (DEFAULT_COUNTS["summary"] if strategy == "summary" else 1)
@@ -175,6 +194,7 @@ def _list(
     strategy: str | None,
     count: int | None,
     source: Source,
+    nested: Mapping[str, str],
 ) -> list[Any]:
     args = typing.get_args(annotation)
     item, item_constraints = _unwrap(args[0] if args else str, [])
@@ -183,12 +203,18 @@ def _list(
     corpus = source.corpus
     strategy = strategy or _infer(name, "sentences")
     limit = count or DEFAULT_COUNTS.get(strategy, 3)
+    if strategy == "each":
+        limit = count or source.texts
     if most is not None:
         limit = min(limit, int(most))
+    if strategy == "each":
+        return _each(name, item, source, limit, nested)
     if isinstance(item, type) and issubclass(item, BaseModel):
         # One entry per leading topic, each filled from the sentences about it.
         topics = corpus.keywords(limit)
-        return [fill(item, replace(source, corpus=corpus.about(t), topic=t), {}) for t in topics]
+        return [
+            fill(item, replace(source, corpus=corpus.about(t), topic=t), nested) for t in topics
+        ]
     if item is not str:
         raise CannotFill(f"list field {name!r} of {item!r}")
     if strategy == "keywords" or strategy == "title":
@@ -207,6 +233,20 @@ def _list(
         items += [text for text in extra if text not in items][: int(least) - len(items)]
     item_most = _bound(item_constraints, annotated_types.MaxLen, "max_length")
     return [_shorten(text, item_most) for text in items]
+
+
+def _each(name: str, item: Any, source: Source, limit: int, nested: Mapping[str, str]) -> list[Any]:
+    """One entry per input text, in order, each from that text's sentences alone (a
+    review per reviewer, feedback per answer)."""
+    texts = [
+        replace(source, corpus=source.corpus.of_text(index), texts=1, position=index + 1)
+        for index in range(min(limit, source.texts))
+    ]
+    if isinstance(item, type) and issubclass(item, BaseModel):
+        return [fill(item, text, nested) for text in texts]
+    if item is str:
+        return [text.corpus.summary(1) for text in texts]
+    raise CannotFill(f"list field {name!r} of {item!r}")
 
 
 def _flag(name: str, source: Source) -> bool:
@@ -230,8 +270,12 @@ def _number(
     step = 1 if annotation is int else 1e-6
     lo = low if low is not None else above + step if above is not None else None
     hi = high if high is not None else below - step if below is not None else None
-    if strategy == "count":
-        value: float = source.texts
+    if strategy == "position":
+        if source.position is None:
+            raise CannotFill(f"field {name!r}: a position exists only in an 'each' entry")
+        value: float = source.position
+    elif strategy == "count":
+        value = source.texts
     elif strategy == "confidence":
         share = min(0.9, 0.2 + 0.05 * len(source.corpus.sentences))
         value = share if lo is None or hi is None else lo + share * (hi - lo)

@@ -55,6 +55,10 @@ class Corpus:
         needed = set(phrase.split())
         return Corpus.of([s for s in self.sentences if needed <= set(s.words)])
 
+    def of_text(self, index: int) -> Corpus:
+        """The sentences of one input text (the ``index``-th), weighed on their own."""
+        return Corpus.of([s for s in self.sentences if s.source == index])
+
     def score(self, sentence: Sentence) -> float:
         if not sentence.content:
             return 0.0
