@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -144,6 +144,30 @@ class LlmSettings(BaseModel):
         return "openai" if self.api_key is not None else "local"
 
 
+class FeedbackSettings(BaseModel):
+    summary_debounce_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A review cycle's summary starts this long after the latest review that "
+        "asked for it (0: at once), at most ten times as long after the first.",
+    )
+    cycle_days: int = Field(
+        default=30, ge=1, le=366, description="How long a cycle without closes_at stays open."
+    )
+    invitation_url: str | None = Field(
+        default=None,
+        description="Template of the link a reviewer is sent, with {token}, e.g. "
+        "https://reviews.example.com/r/{token}. Unset: the API's own GET /reviews/{token}.",
+    )
+
+    @field_validator("invitation_url")
+    @classmethod
+    def _names_the_token(cls, value: str | None) -> str | None:
+        if value is not None and "{token}" not in value:
+            raise ValueError("invitation_url must contain {token}.")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSAPI_",
@@ -184,6 +208,7 @@ class Settings(BaseSettings):
     idempotency: IdempotencySettings = IdempotencySettings()
     webhooks: WebhookSettings = WebhookSettings()
     llm: LlmSettings = LlmSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
 
 @lru_cache

@@ -13,7 +13,11 @@ from backend.config import Settings, get_settings
 from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
 from backend.errors import install_error_handlers
 from backend.features import build_registry
+from backend.features.evaluations.router import router as evaluations_router
 from backend.features.interviews.router import router as interviews_router
+from backend.features.people.router import router as people_router
+from backend.features.reviews.invitation_router import router as invitations_router
+from backend.features.reviews.router import router as cycles_router
 from backend.health import router as health_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
@@ -106,6 +110,10 @@ def create_app(
     api.include_router(webhooks_router)
     api.include_router(usage_router)
     api.include_router(interviews_router)
+    api.include_router(people_router)
+    api.include_router(cycles_router)
+    api.include_router(invitations_router)
+    api.include_router(evaluations_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

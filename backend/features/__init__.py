@@ -7,6 +7,7 @@ import os
 import sys
 
 from backend.config import Settings
+from backend.features.feedback.registration import register_feedback
 from backend.features.interviews.handlers import register_interviews
 from backend.operations.registry import Registry
 from backend.operations.webhooks import register_webhooks
@@ -19,6 +20,7 @@ def build_registry(settings: Settings) -> Registry:
     registry = Registry()
     register_webhooks(registry, settings)
     register_interviews(registry)
+    register_feedback(registry)
     # Console scripts do not put the working directory on the path; handler modules
     # of a deployment (or its tests) usually live there.
     if settings.handler_modules and os.getcwd() not in sys.path:

@@ -34,6 +34,20 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "questions": ["What is a join?", "Why us?"],
         "answers": ["It combines rows of two tables.", "Your mission."],
     },
+    "cycle_summary": {
+        "strengths": ["Kind and thorough.", "Clear writer."],
+        "improvements": ["Could speak up more.", "Could delegate."],
+        "reviewers": [
+            {"relationship": "manager", "weight": "50.0 %"},
+            {"relationship": "peer", "weight": "50.0 %"},
+        ],
+        "weighting": "Each relationship counts as a whole.",
+        "ratings": [{"competency": "Communication", "weighted": "4.00", "self": None}],
+    },
+    "evaluation_summary": {
+        "comments": ["Helpful teammate.", "Could be on time more often."],
+        "scores": [{"criterion": "Teamwork", "average": "4.50"}],
+    },
 }
 
 
