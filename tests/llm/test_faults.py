@@ -15,7 +15,7 @@ from tests.fakes.openai_server import FakeOpenAI, Reply, serving
 from tests.llm.answers import SUMMARY, VARIABLES
 from tests.llm.conftest import openai_settings
 
-PROVIDER_SECRET = "internal shard db-7 rejected key sk-live-abc for org-42"
+PROVIDER_SECRET = "internal shard-db-seven rejected key sk-live-abc for org-42"
 
 
 async def failure_of(llm: LlmClient) -> OperationFailure:

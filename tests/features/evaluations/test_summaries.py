@@ -190,7 +190,7 @@ async def test_a_model_outage_leaves_the_students_summary_as_it_was(
     fake: FakeOpenAI,
 ) -> None:
     fake.script(Reply.json(SUMMARY))
-    fake.default = Reply.failure(503, "upstream shard db-7 rejected org-42")
+    fake.default = Reply.failure(503, "upstream shard-db-seven rejected org-42")
     evaluation = await create_evaluation(client, admin)
     eid = evaluation["id"]
     maya, ben, cy = await add_students(client, admin, eid, ["Maya", "Ben", "Cy"])
@@ -207,6 +207,6 @@ async def test_a_model_outage_leaves_the_students_summary_as_it_was(
 
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "LLM_UNAVAILABLE"
-    assert "db-7" not in str(failed)
+    assert "shard-db-seven" not in str(failed)
     assert (summary["content"], summary["feedback_count"], summary["stale"]) == (SUMMARY, 1, True)
     assert (summary["operation"]["id"], summary["operation"]["status"]) == (failed["id"], "failed")

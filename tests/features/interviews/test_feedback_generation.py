@@ -36,7 +36,7 @@ from tests.features.interviews.conftest import (
 
 Sessions = async_sessionmaker[AsyncSession]
 
-PROVIDER_SECRET = "shard db-7 rejected key sk-live-abc123 for org-42: prompt logged at /var/x"
+PROVIDER_SECRET = "shard-db-seven rejected key sk-live-abc123 for org-42: prompt logged at /var/x"
 
 
 async def poll_until(
@@ -183,7 +183,7 @@ async def test_a_model_failure_fails_the_operation_with_a_sanitised_error(
     ]
     for text in (json.dumps(done), json.dumps(events)):
         assert PROVIDER_SECRET not in text
-        assert "sk-live" not in text and "db-7" not in text
+        assert "sk-live" not in text and "shard-db-seven" not in text
     missing = await client.get(f"/api/v1/sessions/{session_id}/feedback", headers=caller.headers)
     assert missing.json()["code"] == "FEEDBACK_NOT_FOUND"
     assert await stored_feedback(sessionmaker) == []

@@ -32,7 +32,7 @@ from tests.features.reviews.cycles import (
 
 Sessions = async_sessionmaker[AsyncSession]
 
-PROVIDER_SECRET = "upstream shard db-7 rejected org-42"
+PROVIDER_SECRET = "upstream shard-db-seven rejected org-42"
 
 
 async def summary_operations(sessionmaker: Sessions) -> int:
