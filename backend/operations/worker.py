@@ -41,7 +41,7 @@ from backend.operations.execution import Execution, StopReason, Verdict
 from backend.operations.listener import Listener
 from backend.operations.registry import Registry, set_running_registry
 from backend.operations.repository import ClaimedOperation, Outcome
-from backend.operations.writer import OutcomeWriter
+from backend.operations.writer import MAX_BATCH, OutcomeWriter
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +161,17 @@ class Worker:
         """How many operations to claim now.
 
         A slot is a running handler. An attempt whose handler has returned holds no
-        slot while its outcome is being written, so the next claim overlaps that
-        write; it keeps its lease (heartbeats cover it) until the write is done. A
-        worker holds at most twice ``concurrency`` leases, which bounds the outcomes
-        waiting to be written when the database is slow.
+        slot while its outcome waits to be written, so the next claims overlap that
+        write and the writer finishes several attempts per statement even at
+        concurrency 1. Such an attempt keeps its lease (heartbeats cover it) until the
+        write is done. At most one write batch of them is waiting at any time, which
+        bounds a worker's leases to ``concurrency`` + ``writer.MAX_BATCH`` when the
+        database is slow to take outcomes.
         """
-        return min(self._concurrency - self._handling, 2 * self._concurrency - len(self._running))
+        return min(
+            self._concurrency - self._handling,
+            self._concurrency + MAX_BATCH - len(self._running),
+        )
 
     async def _claim(self, limit: int) -> int:
         """Claim and start up to ``limit`` operations; answer how many."""
