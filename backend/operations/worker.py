@@ -118,9 +118,12 @@ class Worker:
             "worker started",
             extra={"worker_id": self.id, "concurrency": self._concurrency, "kinds": self._kinds},
         )
+        # A stop wakes the claim loop like any other reason to look again.
+        stopping = asyncio.create_task(_set_when(stop, self._wake), name="opsapi-stop-watch")
         try:
             await self._claim_loop(stop)
         finally:
+            stopping.cancel()
             await self._drain()
             for task in loops:
                 task.cancel()
@@ -153,9 +156,19 @@ class Worker:
                     continue
                 if claimed == free:
                     # The queue may hold more: wait only for a free slot.
-                    await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+                    await self._wait_for_wake()
                     continue
-            await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+            else:
+                # Nothing to do until a slot frees (which wakes it again): a NOTIFY
+                # that came meanwhile must not make this loop spin.
+                self._wake.clear()
+            await self._wait_for_wake()
+
+    async def _wait_for_wake(self) -> None:
+        """Until a NOTIFY, a freed slot or a stop (``run`` wakes it), or the poll interval."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._ws.poll_interval):
+                await self._wake.wait()
 
     def _free_slots(self) -> int:
         """How many operations to claim now.
@@ -404,13 +417,9 @@ class Worker:
             await asyncio.wait(set(self._tasks), timeout=10)
 
 
-async def _wait_any(event: asyncio.Event, stop: asyncio.Event, *, timeout: float) -> None:
-    waits = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()
+async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:
+    await stop.wait()
+    wake.set()
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
