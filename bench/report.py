@@ -255,6 +255,17 @@ def render_section(results: dict[str, Any]) -> str:
         "|---|---|---|---|",
         *_peer_rows(),
         "",
+        "Where the time goes: a claim is one statement on the worker's own asyncpg "
+        "connection (prepared once, no ORM, no `BEGIN`/`COMMIT`, `synchronous_commit = "
+        "off`: a lost claim is rescued when its lease expires), taking as many operations "
+        "as there are free handler slots; outcomes are batched, one fenced statement per "
+        "batch on a second connection that commits synchronously, and a handler's slot is "
+        "free as soon as it returns, so claims overlap the outcome writes; the worker runs "
+        "on uvloop. Profiles of a run come from `--cprofile DIR`. Before this path "
+        "(commit `91b41a4`, ORM transactions for each claim and each batch of outcomes) the "
+        "same command measured 127/s at concurrency 1, 1,454/s at concurrency 10 and a "
+        "pickup p50 of 2.6 ms.",
+        "",
         "How it is measured:",
         "",
         "- Operations are created through `service.create_operation`, as features create "

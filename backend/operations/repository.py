@@ -1,6 +1,7 @@
-"""The engine's hot SQL: claim, heartbeat, finish, retry, release, progress.
+"""The engine's hot SQL: heartbeat, finish, retry, release, progress.
 
-The maintenance leader's statements (rescue, prune) are in ``maintenance``.
+The claims are in ``claims``; the maintenance leader's statements (rescue, prune)
+are in ``maintenance``.
 
 Every transition after the claim is fenced by ``status = 'processing' AND
 lease_owner = :owner AND attempt = :attempt``: when another actor (a rescue, a
