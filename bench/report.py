@@ -242,8 +242,9 @@ def _invocation_rows(results: dict[str, Any]) -> list[str]:
     names = sorted({k for i in invocations for k in i["per_second"]}, key=lambda k: int(k[1:]))
     lines = [
         "",
-        f"The command was run {len(invocations)} times in a row (the table above is the "
-        "last); each row gives the medians of one invocation:",
+        f"The command was run {len(invocations)} times (the table above is the last); each "
+        "row gives the medians of one invocation. Other work shared the machine during "
+        "some of them, which the load average read before a run shows only in part:",
         "",
         "| measured (UTC) | commit | load average before | "
         + " | ".join(f"concurrency {k[1:]}" for k in names)
