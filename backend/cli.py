@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -162,7 +162,18 @@ def worker(
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
+    _run_event_loop(main())
+
+
+def _run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run the worker on uvloop where it is installed (not on Windows): its event
+    loop costs the worker's claim/run/complete cycle less than asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 def _split(values: list[str] | None) -> list[str] | None:

@@ -62,9 +62,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--no-docs", action="store_true", help="Leave docs/benchmarks.md alone.")
     parser.add_argument(
+        "--earlier",
+        type=Path,
+        action="append",
+        default=[],
+        help="Results JSON of an earlier invocation, listed beside this one (repeatable).",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
-        help="Measure nothing: rewrite the docs section from the --output JSON.",
+        help="Measure nothing: rewrite the docs section from the --output JSON "
+        "(adding the --earlier invocations to it).",
     )
     return parser.parse_args(argv)
 
@@ -171,6 +179,7 @@ async def run(args: argparse.Namespace, command: str) -> None:
             runs=runs,
             pickup=picked,
         )
+        results["earlier"] = _earlier(args)
     finally:
         await target.engine.dispose()
     report.write_json(args.output, results)
@@ -178,10 +187,17 @@ async def run(args: argparse.Namespace, command: str) -> None:
         report.update_docs(ROOT / "docs/benchmarks.md", report.render_section(results))
 
 
+def _earlier(args: argparse.Namespace) -> list[dict[str, object]]:
+    return [report.invocation_summary(json.loads(path.read_text())) for path in args.earlier]
+
+
 def render_only(args: argparse.Namespace) -> None:
     """Regenerate the engine section of docs/benchmarks.md from a results file."""
     output: Path = args.output
     results = json.loads(output.read_text())
+    if args.earlier:
+        results["earlier"] = _earlier(args)
+        report.write_json(output, results)
     report.update_docs(ROOT / "docs/benchmarks.md", report.render_section(results))
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.config import Settings
 from backend.db import asyncpg_url, create_engine, create_sessionmaker
-from backend.operations import maintenance, repository, service
+from backend.operations import claims, maintenance, service
 from backend.operations.states import Status
 from bench import scale_data, scale_report
 
@@ -69,7 +69,7 @@ async def claim_rate(engine: AsyncEngine, tenant: uuid.UUID, args: argparse.Name
     started = time.perf_counter()
     while True:
         async with engine.begin() as conn:
-            got = await repository.claim_batch(
+            got = await claims.claim_batch(
                 conn,
                 owner="bench",
                 queues=["default"],

@@ -47,21 +47,33 @@ class OperationContext:
         self.attempt = claimed.attempt
         self.max_attempts = claimed.max_attempts
         self.sessionmaker = sessionmaker
-        self.log: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger("opsapi.handler").bind(
-            operation_id=str(claimed.id), kind=claimed.kind, attempt=claimed.attempt
-        )
         self._owner = owner
         self._engine = engine
         self._session: AsyncSession | None = None
         self._cancel_requested = False
-        self._llm = llm.for_operation(self) if llm is not None else None
+        self._client = llm
+        # Built on first use: most operations never log, and short handlers should not
+        # pay for binding a logger they do not use.
+        self._log: structlog.stdlib.BoundLogger | None = None
+        self._llm: OperationLlm | None = None
+
+    @property
+    def log(self) -> structlog.stdlib.BoundLogger:
+        """A logger bound to this operation's id, kind and attempt."""
+        if self._log is None:
+            self._log = structlog.stdlib.get_logger("opsapi.handler").bind(
+                operation_id=str(self.operation_id), kind=self.kind, attempt=self.attempt
+            )
+        return self._log
 
     @property
     def llm(self) -> OperationLlm:
         """The language model, recording each call's usage in this operation's completion
         transaction (see docs/llm.md)."""
         if self._llm is None:
-            raise RuntimeError("This worker was started without a language model client.")
+            if self._client is None:
+                raise RuntimeError("This worker was started without a language model client.")
+            self._llm = self._client.for_operation(self)
         return self._llm
 
     @property

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +130,12 @@ class Execution:
         except ValidationError as exc:
             self.ctx.log.error("handler returned an invalid result", exc_info=exc)
             return _failed("INVALID_RESULT", "The operation produced a result that is not valid.")
+        problem = unstorable(result)
+        if problem is not None:
+            # Caught here so that it fails this operation alone, never the batch of
+            # completions it would be written with.
+            self.ctx.log.error("handler returned a result that cannot be stored", problem=problem)
+            return _failed("INVALID_RESULT", UNSTORABLE_MESSAGE)
         return Verdict("completed", result=result)
 
     def _failure(
@@ -149,6 +157,25 @@ def backoff(kind: OperationKind, attempt: int) -> float:
 
 def _failed(code: str, message: str) -> Verdict:
     return Verdict("failed", error={"code": code, "message": message, "retryable": False})
+
+
+UNSTORABLE_MESSAGE = "The operation produced a result that cannot be stored."
+
+# A NUL escaped in JSON text: "\u0000" after an even number of backslashes.
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def unstorable(value: Any) -> str | None:
+    """Why PostgreSQL's jsonb would refuse ``value`` (NaN or infinity, a NUL
+    character, a lone surrogate), or None when it can be stored."""
+    try:
+        text = json.dumps(value, default=str, allow_nan=False, ensure_ascii=False)
+        text.encode()
+    except ValueError as exc:  # UnicodeEncodeError is one
+        return str(exc)
+    if _ESCAPED_NUL.search(text):
+        return "a string contains the NUL character"
+    return None
 
 
 def _serialise(value: Any, model: type[BaseModel] | None) -> Any:

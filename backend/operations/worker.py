@@ -8,7 +8,11 @@ pruning of expired operations.
 Claiming is lock-free for operations without a concurrency key; when a claim comes
 back short (the queue is short, or keyed operations are among the next in line) the
 worker runs the keyed claim, which counts running operations per key under a
-transaction-level advisory lock (see ``repository.claim_keyed``).
+transaction-level advisory lock (see ``claims.claim_keyed``).
+
+Besides SQLAlchemy's pool (heartbeats, maintenance, retries, handlers' sessions) and
+the LISTEN connection, a worker keeps two asyncpg connections of its own: one for
+claims, one for the batched completions of the ``OutcomeWriter``.
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
 from backend.llm import LlmClient
-from backend.operations import delivery, maintenance, repository, scheduling, service
+from backend.operations import claims, delivery, maintenance, repository, scheduling, service
+from backend.operations.connection import DedicatedConnection
 from backend.operations.context import OperationContext
 from backend.operations.execution import Execution, StopReason, Verdict
 from backend.operations.listener import Listener
 from backend.operations.registry import Registry, set_running_registry
 from backend.operations.repository import ClaimedOperation, Outcome
-from backend.operations.writer import OutcomeWriter
+from backend.operations.writer import MAX_BATCH, OutcomeWriter
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +76,22 @@ class Worker:
         if unknown:
             raise ValueError(f"Unknown operation kinds for this worker: {', '.join(unknown)}")
         self._running: dict[uuid.UUID, Execution] = {}
+        # Handlers running now: what ``concurrency`` bounds (see ``_free_slots``).
+        self._handling = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._writer = OutcomeWriter(engine, owner=self.id, retention_seconds=self._retention)
+        # Claims commit without waiting for the WAL flush. If the database server
+        # crashes, a claim it had acknowledged may be lost: the operation is then
+        # pending again, or still processing under a lease nobody renews, which the
+        # maintenance leader rescues when it expires. Either way it runs again, as
+        # after a worker crash; no completion is ever acknowledged before it is
+        # durable (the outcome writer and handler sessions commit synchronously), and
+        # a completion cannot outlive its claim: it is written after the claim's
+        # commit record in the WAL, so a crash that loses one loses both.
+        self._claims = DedicatedConnection(
+            self._dsn, name="claims", settings={"synchronous_commit": "off"}
+        )
+        self._writer = OutcomeWriter(self._dsn, owner=self.id, retention_seconds=self._retention)
         # One model client per worker, shared by its handlers as ``ctx.llm``.
         self._llm = LlmClient.from_settings(settings, engine=engine)
         # The connection that holds the maintenance lock; the lock dies with it.
@@ -100,14 +118,18 @@ class Worker:
             "worker started",
             extra={"worker_id": self.id, "concurrency": self._concurrency, "kinds": self._kinds},
         )
+        # A stop wakes the claim loop like any other reason to look again.
+        stopping = asyncio.create_task(_set_when(stop, self._wake), name="opsapi-stop-watch")
         try:
             await self._claim_loop(stop)
         finally:
+            stopping.cancel()
             await self._drain()
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._writer.stop()
+            await self._claims.close()
             await listener.stop()
             await self._llm.aclose()
             # Closing the listener's connection gave the maintenance lock back.
@@ -120,35 +142,61 @@ class Worker:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
-            free = self._concurrency - len(self._running)
+            free = self._free_slots()
             if free > 0:
                 self._wake.clear()
                 try:
                     claimed = await self._claim(free)
                     failures = 0
                 except Exception as exc:  # noqa: BLE001 - database away: back off, retry
+                    self._claims.discard()
                     failures += 1
                     log.warning("claim failed", extra={"error": repository.brief(exc)})
                     await _sleep_or(stop, min(0.1 * 2**failures, 5.0))
                     continue
                 if claimed == free:
                     # The queue may hold more: wait only for a free slot.
-                    await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+                    await self._wait_for_wake()
                     continue
-            await _wait_any(self._wake, stop, timeout=self._ws.poll_interval)
+            else:
+                # Nothing to do until a slot frees (which wakes it again): a NOTIFY
+                # that came meanwhile must not make this loop spin.
+                self._wake.clear()
+            await self._wait_for_wake()
+
+    async def _wait_for_wake(self) -> None:
+        """Until a NOTIFY, a freed slot or a stop (``run`` wakes it), or the poll interval."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._ws.poll_interval):
+                await self._wake.wait()
+
+    def _free_slots(self) -> int:
+        """How many operations to claim now.
+
+        A slot is a running handler. An attempt whose handler has returned holds no
+        slot while its outcome waits to be written, so the next claims overlap that
+        write and the writer finishes several attempts per statement even at
+        concurrency 1. Such an attempt keeps its lease (heartbeats cover it) until the
+        write is done. At most one write batch of them is waiting at any time, which
+        bounds a worker's leases to ``concurrency`` + ``writer.MAX_BATCH`` when the
+        database is slow to take outcomes.
+        """
+        return min(
+            self._concurrency - self._handling,
+            self._concurrency + MAX_BATCH - len(self._running),
+        )
 
     async def _claim(self, limit: int) -> int:
         """Claim and start up to ``limit`` operations; answer how many."""
-        async with self._engine.begin() as conn:
-            claimed = await repository.claim_batch(conn, **self._claim_args(limit))
+        conn = await self._claims.get()
+        claimed = await claims.claim_batch(conn, **self._claim_args(limit))
         for op in claimed:
             self._start(op)
         if len(claimed) == limit:
             return limit
         # Short: keyed operations may have taken places among the next in line. The
         # handlers just started run while this second claim is under way.
-        async with self._engine.begin() as conn:
-            keyed = await repository.claim_keyed(conn, **self._claim_args(limit - len(claimed)))
+        keyed = await claims.claim_keyed(conn, **self._claim_args(limit - len(claimed)))
         for op in keyed:
             self._start(op)
         return len(claimed) + len(keyed)
@@ -184,6 +232,7 @@ class Worker:
         )
         execution = Execution(ctx=ctx, kind=self._registry.get(op.kind), params=op.params)
         self._running[op.id] = execution
+        self._handling += 1
         task = asyncio.create_task(self._execute(execution), name=f"opsapi-op-{op.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -193,7 +242,12 @@ class Worker:
         # Inherited by the handler's task: lets it create the next operation of a chain.
         set_running_registry(self._registry)
         try:
-            verdict = await execution.run()
+            try:
+                verdict = await execution.run()
+            finally:
+                # The slot is free: the next claim may run while this outcome is written.
+                self._handling -= 1
+                self._wake.set()
             await self._record(execution, verdict)
         except Exception:
             ctx.log.exception("recording the outcome failed; the lease will expire and rescue it")
@@ -363,13 +417,9 @@ class Worker:
             await asyncio.wait(set(self._tasks), timeout=10)
 
 
-async def _wait_any(event: asyncio.Event, stop: asyncio.Event, *, timeout: float) -> None:
-    waits = [asyncio.create_task(event.wait()), asyncio.create_task(stop.wait())]
-    try:
-        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in waits:
-            task.cancel()
+async def _set_when(stop: asyncio.Event, wake: asyncio.Event) -> None:
+    await stop.wait()
+    wake.set()
 
 
 async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:

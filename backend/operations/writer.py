@@ -1,4 +1,11 @@
-"""Batches final outcomes into one fenced UPDATE per round trip."""
+"""Batches final outcomes into one fenced UPDATE per round trip.
+
+The writer has an asyncpg connection of its own (normal, synchronous commits: a
+completion a client was told about survives a database crash). Each batch is one
+statement: it finishes every row whose lease this worker still holds for that
+attempt (fenced per row), and its trigger and ``pg_notify`` calls write each
+operation's events and notifications in that same transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,23 @@ import contextlib
 import logging
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import asyncpg
 
 from backend.operations import repository
+from backend.operations.connection import DedicatedConnection
 from backend.operations.repository import Outcome
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+
+# Written instead of a result PostgreSQL refused to store (a NUL character, say),
+# so that one bad result fails its own operation, not the batch it travelled in.
+UNSTORABLE_RESULT = {
+    "code": "INVALID_RESULT",
+    "message": "The operation produced a result that cannot be stored.",
+    "retryable": False,
+}
 
 
 class OutcomeWriter:
@@ -24,14 +40,19 @@ class OutcomeWriter:
     statement finishes many operations; when idle a single outcome goes at once.
     """
 
-    def __init__(self, engine: AsyncEngine, *, owner: str, retention_seconds: float) -> None:
-        self._engine = engine
+    def __init__(self, dsn: str, *, owner: str, retention_seconds: float) -> None:
+        self._connection = DedicatedConnection(dsn, name="outcomes")
         self._owner = owner
         self._retention = retention_seconds
         self._queue: list[tuple[Outcome, asyncio.Future[bool]]] = []
         self._ready = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def backlog(self) -> int:
+        """Outcomes queued and not yet written."""
+        return len(self._queue)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="opsapi-outcome-writer")
@@ -62,6 +83,7 @@ class OutcomeWriter:
             for _outcome, future in self._queue:
                 future.cancel()
             self._queue.clear()
+        await self._connection.close()
 
     async def _run(self) -> None:
         delay = 0.05
@@ -73,6 +95,7 @@ class OutcomeWriter:
                 try:
                     won = await self._flush([o for o, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - the database may be away: retry
+                    self._connection.discard()
                     log.warning(
                         "writing outcomes failed, retrying",
                         extra={"error": repository.brief(exc)},
@@ -89,7 +112,29 @@ class OutcomeWriter:
                 return
 
     async def _flush(self, outcomes: list[Outcome]) -> set[uuid.UUID]:
-        async with self._engine.begin() as conn:
-            return await repository.finish_batch(
-                conn, owner=self._owner, outcomes=outcomes, retention_seconds=self._retention
+        conn = await self._connection.get()
+        try:
+            return await self._finish(conn, outcomes)
+        except asyncpg.DataError:
+            # PostgreSQL refused a value (the statement changed nothing): write the
+            # outcomes one by one so that only the bad one is marked failed.
+            won: set[uuid.UUID] = set()
+            for outcome in outcomes:
+                won |= await self._finish_alone(conn, outcome)
+            return won
+
+    async def _finish_alone(self, conn: asyncpg.Connection, outcome: Outcome) -> set[uuid.UUID]:
+        try:
+            return await self._finish(conn, [outcome])
+        except asyncpg.DataError as exc:
+            log.error(
+                "outcome could not be stored; operation failed",
+                extra={"operation_id": str(outcome.id), "error": repository.brief(exc)},
             )
+            failed = Outcome(outcome.id, outcome.attempt, "failed", error=UNSTORABLE_RESULT)
+            return await self._finish(conn, [failed])
+
+    async def _finish(self, conn: asyncpg.Connection, outcomes: list[Outcome]) -> set[uuid.UUID]:
+        return await repository.finish_batch(
+            conn, owner=self._owner, outcomes=outcomes, retention_seconds=self._retention
+        )

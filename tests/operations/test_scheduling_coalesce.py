@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.config import Settings
-from backend.operations import repository, service
+from backend.operations import claims, repository, service
 from backend.operations.registry import Registry
 from backend.operations.repository import ClaimedOperation, Outcome
 from tests.conftest import ApiCaller
@@ -49,9 +49,9 @@ async def claim(engine: AsyncEngine) -> list[ClaimedOperation]:
         "lease_seconds": 30,
     }
     async with engine.begin() as conn:
-        claimed = await repository.claim_batch(conn, **args)
+        claimed = await claims.claim_batch(conn, **args)
     async with engine.begin() as conn:
-        return claimed + await repository.claim_keyed(conn, **args)
+        return claimed + await claims.claim_keyed(conn, **args)
 
 
 async def complete(engine: AsyncEngine, op: ClaimedOperation) -> None:

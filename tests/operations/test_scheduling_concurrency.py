@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.config import Settings
-from backend.operations import repository, service
+from backend.operations import claims, service
 from backend.operations.registry import Registry
 from backend.operations.worker import Worker
 from tests.conftest import ApiCaller
@@ -185,7 +185,7 @@ async def claimed_order(engine: AsyncEngine, count: int) -> list[uuid.UUID]:
     order = []
     for _ in range(count):
         async with engine.begin() as conn:
-            claimed = await repository.claim_batch(
+            claimed = await claims.claim_batch(
                 conn,
                 owner="tests",
                 queues=["default"],
@@ -195,7 +195,7 @@ async def claimed_order(engine: AsyncEngine, count: int) -> list[uuid.UUID]:
             )
         if not claimed:
             async with engine.begin() as conn:
-                claimed = await repository.claim_keyed(
+                claimed = await claims.claim_keyed(
                     conn,
                     owner="tests",
                     queues=["default"],
