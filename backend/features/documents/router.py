@@ -196,8 +196,6 @@ async def upload_document(
     background. Follow the document's `/events` stream, or poll the document."""
     settings = request.app.state.settings.documents
     check_length(content_length, settings.max_upload_bytes)
-    async with request.app.state.engine.connect() as conn:
-        await service.check_quota(conn, caller.tenant_id, settings.monthly_upload_quota)
     storage = storage_of(request)
     received = await receive(
         request.stream(), content_type, storage, max_bytes=settings.max_upload_bytes

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.service import Caller
 from backend.features.documents.exceptions import (
@@ -95,24 +95,6 @@ def quota_exceeded(quota: int, now: datetime) -> QuotaExceeded:
     window = quota_window(now)
     retry_after = max(1, int((window.resets_at - now).total_seconds()) + 1)
     return QuotaExceeded(quota, window.resets_at, retry_after)
-
-
-_UPLOADS_THIS_MONTH = text(
-    """
-    SELECT uploads, now() AS now FROM document_upload_counts
-    WHERE tenant_id = :tenant AND month = date_trunc('month', now() AT TIME ZONE 'UTC')::date
-    """
-)
-
-
-async def check_quota(conn: AsyncConnection, tenant_id: uuid.UUID, quota: int) -> None:
-    """Refuse an upload before its body is read when the month's quota is spent (the
-    count taken when the document is written decides in the end)."""
-    if quota == 0:
-        return
-    row = (await conn.execute(_UPLOADS_THIS_MONTH, {"tenant": tenant_id})).first()
-    if row is not None and row.uploads >= quota:
-        raise quota_exceeded(quota, row.now)
 
 
 # -- upload -------------------------------------------------------------------------------
