@@ -191,7 +191,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(version),
-        "command": "python -m bench.documents " + shlex.join(sys.argv[1:]),
+        "command": ("python -m bench.documents " + shlex.join(sys.argv[1:])).strip(),
         "uploaders": args.uploaders,
         "size_bytes": len(request),
         "target_p99_ms": TARGET_P99_MS,
