@@ -133,10 +133,17 @@ async def follow(
                     last = event.seq
                     finished = finished or event.done
                 if not events and not finished:
-                    # An operation whose log was pruned, or that had no events left.
+                    # Nothing new: is the operation done without a final event to read
+                    # (its log pruned)? It may also have finished just after the read
+                    # above, so its final events are read once more before leaving.
                     async with state.sessionmaker() as db:
                         fresh = await db.get(Operation, op_id)
-                    finished = fresh is None or fresh.state.done
+                    if fresh is None or fresh.state.done:
+                        for event in await read_all(reads, tenant_id, op_id, last):
+                            yield _forward(op, event, retry)
+                            retry = None
+                            last = event.seq
+                        finished = True
                 if finished:
                     break
                 remaining = deadline - loop.time()
