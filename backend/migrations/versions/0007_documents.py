@@ -1,4 +1,4 @@
-"""documents
+"""documents: uploads, their extracted text, and monthly upload counts
 
 Revision ID: 0007
 Revises: 0006
