@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -188,6 +189,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.terminate()
         await server.wait()
+        shutil.rmtree(storage, ignore_errors=True)
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(version),
