@@ -168,6 +168,33 @@ class FeedbackSettings(BaseModel):
         return value
 
 
+class DocumentSettings(BaseModel):
+    storage_path: Path | None = Field(
+        default=None,
+        description="Folder where uploaded files are stored. Unset: documents/ under data_dir.",
+    )
+    max_upload_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Largest file one upload may carry."
+    )
+    monthly_upload_quota: int = Field(
+        default=1000,
+        ge=0,
+        description="Uploads per tenant and calendar month (UTC); 0: no limit.",
+    )
+    tesseract_cmd: str = Field(
+        default="tesseract",
+        description="The Tesseract OCR program (a name on PATH or a path) workers run.",
+    )
+    ocr_languages: str = Field(
+        default="eng",
+        description="Tesseract language packs used for OCR, joined by + (e.g. eng+deu).",
+    )
+    fsync: bool = Field(
+        default=True,
+        description="Flush each stored file to disk before the upload is answered.",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSAPI_",
@@ -181,7 +208,8 @@ class Settings(BaseSettings):
         description="development prints a key for a development tenant on first start.",
     )
     data_dir: Path = Field(
-        default=Path(".opsapi"), description="Where the embedded PostgreSQL keeps its data."
+        default=Path(".opsapi"),
+        description="Where the embedded PostgreSQL keeps its data, and uploaded documents.",
     )
     log_level: str = Field(default="INFO", description="Root log level.")
     log_format: Literal["json", "console"] = Field(
@@ -209,6 +237,12 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     llm: LlmSettings = LlmSettings()
     feedback: FeedbackSettings = FeedbackSettings()
+    documents: DocumentSettings = DocumentSettings()
+
+    @property
+    def document_storage_path(self) -> Path:
+        """Where uploaded files are stored: the configured folder, or under data_dir."""
+        return self.documents.storage_path or self.data_dir / "documents"
 
 
 @lru_cache

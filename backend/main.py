@@ -13,6 +13,7 @@ from backend.config import Settings, get_settings
 from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
 from backend.errors import install_error_handlers
 from backend.features import build_registry
+from backend.features.documents.router import router as documents_router
 from backend.features.evaluations.router import router as evaluations_router
 from backend.features.interviews.router import router as interviews_router
 from backend.features.people.router import router as people_router
@@ -114,6 +115,7 @@ def create_app(
     api.include_router(cycles_router)
     api.include_router(invitations_router)
     api.include_router(evaluations_router)
+    api.include_router(documents_router)
     app.include_router(api)
     app.include_router(health_router)
     return app

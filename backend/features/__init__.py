@@ -7,6 +7,7 @@ import os
 import sys
 
 from backend.config import Settings
+from backend.features.documents.handlers import register_documents
 from backend.features.feedback.registration import register_feedback
 from backend.features.interviews.handlers import register_interviews
 from backend.operations.registry import Registry
@@ -21,6 +22,7 @@ def build_registry(settings: Settings) -> Registry:
     register_webhooks(registry, settings)
     register_interviews(registry)
     register_feedback(registry)
+    register_documents(registry, settings)
     # Console scripts do not put the working directory on the path; handler modules
     # of a deployment (or its tests) usually live there.
     if settings.handler_modules and os.getcwd() not in sys.path:

@@ -26,8 +26,11 @@ class DocumentMetadata(BaseModel):
     """``document_metadata``: how to show and find an uploaded document."""
 
     display_name: str = Field(description="A short, human title for the document.")
-    tags: list[str] = Field(max_length=8, description="Lowercase topic tags.")
-    summary: str = Field(description="What the document is about, 1 to 3 sentences.")
+    tags: list[str] = Field(min_length=3, max_length=8, description="Lowercase topic tags.")
+    summary: str = Field(description="What the document is about, 1 or 2 sentences.")
+    language: str = Field(
+        description="The document's main language as an ISO 639-1 code, e.g. en, de, fr."
+    )
 
 
 class InterviewFeedback(BaseModel):

@@ -173,7 +173,7 @@ async def _stream(
     with state.waiters.watch(op.id) as changed:
         while True:
             changed.clear()
-            events = await _read_all(reads, tenant_id, op.id, last)
+            events = await read_all(reads, tenant_id, op.id, last)
             if first and not events:
                 # Nothing to catch up on (a resumed stream, or an operation older than
                 # its event log): start with the current state.
@@ -195,9 +195,11 @@ async def _stream(
                 await asyncio.wait_for(changed.wait(), timeout=remaining)
 
 
-async def _read_all(
+async def read_all(
     reads: SharedReads, tenant_id: uuid.UUID, op_id: uuid.UUID, after: int
 ) -> list[OperationEvent]:
+    """Every event of the operation after ``after``, read in batches (streams that
+    follow several operations, such as a document's chain, use it too)."""
     events: list[OperationEvent] = []
     while True:
         batch = await reads.read(tenant_id, op_id, after)

@@ -137,11 +137,14 @@ async def test_document_metadata_names_tags_and_summarises_from_the_text(
     local: LlmClient,
 ) -> None:
     result, _ = await local.generate(
-        "document_metadata", {"document": DOCUMENT}, schema=DocumentMetadata
+        "document_metadata",
+        {"document": DOCUMENT, "truncated": False, "characters": len(DOCUMENT)},
+        schema=DocumentMetadata,
     )
 
     assert result.display_name == "Incident Review: Payment Outage"
-    assert 1 <= len(result.tags) <= 8
+    assert 3 <= len(result.tags) <= 8
+    assert result.language == "en"
     assert {w for tag in result.tags for w in tag.split()} <= vocabulary([DOCUMENT])
     assert "migration" in " ".join(result.tags)
     assert set(split_sentences(result.summary)) <= sentences_of([DOCUMENT])
@@ -251,3 +254,16 @@ async def test_the_local_provider_needs_no_network(
     result, _ = await local.generate("review_summary", {"reviews": REVIEWS}, schema=FeedbackSummary)
 
     assert result.summary
+
+
+def test_the_language_of_a_text_is_told_by_its_commonest_words() -> None:
+    from backend.llm.local.text import language_of, words
+
+    english = "The team will test the migration and add a lock timeout to it."
+    german = "Die Mannschaft ist mit der Migration nicht fertig und das ist ein Problem."
+    french = "Le service est revenu et les clients ont pu payer dans la soirée pour la fin."
+
+    assert language_of(words(english)) == "en"
+    assert language_of(words(german)) == "de"
+    assert language_of(words(french)) == "fr"
+    assert language_of(words("Kubernetes Postgres")) == "und"

@@ -24,7 +24,11 @@ HOSTILE = (
 
 SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
     "review_summary": {"reviews": ["Kind and thorough.", "Could speak up more."]},
-    "document_metadata": {"document": "Handbook\n\nHow we work."},
+    "document_metadata": {
+        "document": "Handbook\n\nHow we work.",
+        "truncated": False,
+        "characters": 24,
+    },
     "interview_feedback": {"transcript": "Q: Why us? A: Your mission.", "role": "analyst"},
     "report_summary": {"notes": ["Shipped the beta."], "period": "2026-11"},
     "interview_session_feedback": {

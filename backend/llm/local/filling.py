@@ -16,6 +16,7 @@ strategy         gives
 ``sentiment``    a label (positive / mixed / negative, or the closest choice)
 ``score``        the texts' tone mapped onto the field's bounds
 ``count``        the number of input texts
+``language``     the texts' language as an ISO 639-1 code ("und" when unclear)
 ``confidence``   grows with the amount of text, at most 0.9
 ``each``         (a list) one entry per input text, filled from that text alone
 ``position``     (a number in an ``each`` entry) the text's place, 1 for the first
@@ -41,11 +42,13 @@ import annotated_types
 from pydantic import BaseModel
 
 from backend.llm.local.ranking import Corpus
+from backend.llm.local.text import language_of
 
 DEFAULT_COUNTS = {"summary": 3, "keywords": 5, "praise": 3, "criticism": 3, "sentences": 3}
 
 # Field-name parts (prefixes) that choose a strategy, checked in this order.
 _NAME_CUES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("language", ("language", "lang", "locale")),
     ("criticism", ("improv", "weak", "concern", "suggest", "growth", "risk", "negative",
                    "issue", "gap", "recommend", "challeng", "develop")),
     ("praise", ("strength", "positive", "praise", "highlight", "pros", "well", "achiev")),
@@ -174,6 +177,8 @@ def _text(
         text = _choice(list(_SENTIMENT_CHOICES), source, name)
     elif strategy == "keywords":
         text = ", ".join(corpus.keywords(count or DEFAULT_COUNTS["keywords"]))
+    elif strategy == "language":
+        text = language_of([w for s in corpus.sentences for w in s.words])
     elif strategy == "empty":
         text = ""
     elif strategy in ("praise", "criticism"):

@@ -67,6 +67,32 @@ NEGATIVE = _listed(
     """
 )
 
+# The commonest short words of a few languages: a paragraph has enough of them to
+# tell its language. Answered as ISO 639-1 codes; "und" (undetermined) otherwise.
+FUNCTION_WORDS = {
+    "en": _listed("the and of to is in that it for was with as on are be this by not have"),
+    "de": _listed("der die und das ist nicht ein eine zu den mit von sich auf für dem des im"),
+    "fr": _listed("le la les et des est une un du que pas pour dans sur au avec ce qui il"),
+    "es": _listed("el la los las y de que en un una es por con para del se no al lo"),
+    "it": _listed("il la di che e un una per non sono del della con gli le è nel"),
+    "nl": _listed("de het een en van is dat niet op te met voor zijn er aan ook"),
+    "pt": _listed("o a os as e de que em um uma é do da não para com por se"),
+}
+UNDETERMINED = "und"
+
+
+def language_of(tokens: list[str] | tuple[str, ...]) -> str:
+    """The language whose function words the tokens use most, when it is clear."""
+    counts = {
+        code: sum(1 for w in tokens if w in listed) for code, listed in FUNCTION_WORDS.items()
+    }
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    (best, hits), (_, second) = ranked[0], ranked[1]
+    if hits < 3 or hits < 1.2 * second:
+        return UNDETERMINED
+    return best
+
+
 # Words after which, within a few words, the polarity of a word flips.
 NEGATORS = _listed("not no never hardly barely rarely without cannot n't nothing")
 
