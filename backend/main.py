@@ -16,6 +16,7 @@ from backend.features import build_registry
 from backend.features.evaluations.router import router as evaluations_router
 from backend.features.interviews.router import router as interviews_router
 from backend.features.people.router import router as people_router
+from backend.features.reports.router import router as reports_router
 from backend.features.reviews.invitation_router import router as invitations_router
 from backend.features.reviews.router import router as cycles_router
 from backend.health import router as health_router
@@ -111,6 +112,7 @@ def create_app(
     api.include_router(usage_router)
     api.include_router(interviews_router)
     api.include_router(people_router)
+    api.include_router(reports_router)
     api.include_router(cycles_router)
     api.include_router(invitations_router)
     api.include_router(evaluations_router)
