@@ -16,7 +16,7 @@ from backend.features.evaluations.models import Evaluation, EvaluationStudent, P
 from backend.features.interviews.models import InterviewFeedback, InterviewSession
 from backend.features.people.models import Person, PersonPrincipal
 from backend.features.reports.models import PersonReport
-from backend.features.reviews.models import Review, Reviewer, ReviewCycle
+from backend.features.reviews.models import Review, ReviewCycle, Reviewer
 from tests.conftest import ApiCaller
 
 NARRATIVE: dict[str, Any] = {
@@ -162,9 +162,7 @@ async def subject(
         student = EvaluationStudent(evaluation_id=evaluation.id, person_id=person.id)
         session.add(student)
         await session.flush()
-        made = Subject(
-            sessionmaker, tenant_id, person.id, cycle.id, evaluation.id, student.id
-        )
+        made = Subject(sessionmaker, tenant_id, person.id, cycle.id, evaluation.id, student.id)
         await session.commit()
     return made
 

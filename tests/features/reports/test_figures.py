@@ -14,10 +14,10 @@ from backend.features.reports.schemas import ReportOut, Trend
 from backend.operations.registry import Registry
 from tests.conftest import ApiCaller
 from tests.factories import running_worker
+from tests.fakes.openai_server import FakeOpenAI, Reply
 from tests.features.api import wait_done
 from tests.features.conftest import KeyOfTenant
 from tests.features.reports.data import NARRATIVE, Subject
-from tests.fakes.openai_server import FakeOpenAI, Reply
 
 
 def test_means_round_half_away_from_zero_from_the_exact_fraction() -> None:
