@@ -70,6 +70,8 @@ async def get_person_report(
     Identical requests share one operation. Read-only (viewer) keys read cached
     reports only: none yet is 404 `REPORT_NOT_GENERATED`.
     """
+    # The request's session is used only to start work: it opens no connection when a
+    # cached report is served.
     settings = request.app.state.settings.reports
     wanted = parse_period(
         period,
@@ -81,7 +83,7 @@ async def get_person_report(
     writer = service.can_generate(caller)
     if refresh and not writer:
         raise ReadOnlyCaller("This API key is read-only (viewer): it cannot start a refresh.")
-    cached = await service.find_report(session, caller, person_id, wanted)
+    cached = await service.find_report(request.app.state.engine, caller, person_id, wanted)
     if cached is None and not writer:
         raise ReportNotGenerated()
     target = str(request.url.remove_query_params("refresh"))
