@@ -74,7 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--reports", type=int, default=50, help="Distinct reports (even).")
     parser.add_argument("--requests", type=int, default=5, help="Requests per client.")
-    parser.add_argument("--think", type=float, default=5.0, help="Mean seconds between them.")
+    parser.add_argument("--think", type=float, default=10.0, help="Mean seconds between them.")
     parser.add_argument("--model-delay", type=float, default=0.2, help="Seconds per model call.")
     parser.add_argument(
         "--unfreeze",
