@@ -64,7 +64,7 @@ def main(argv: list[str]) -> None:
         backlog=4096,
         log_level="warning",
         # Clients wait seconds between requests on their keep-alive connections.
-        timeout_keep_alive=75,
+        timeout_keep_alive=300,
     )
     server = uvicorn.Server(config)
 

@@ -325,7 +325,13 @@ async def client(
         for _ in range(args.requests):
             await asyncio.sleep(rng.expovariate(1 / args.think))
             index = rng.randrange(len(paths))
-            status, _body, seconds = await connection.get(paths[index], key)
+            try:
+                status, _body, seconds = await connection.get(paths[index], key)
+            except (ConnectionError, IndexError, asyncio.IncompleteReadError):
+                # The server closed the idle connection: connect again, as clients do.
+                connection.close()
+                connection = await Connection.open(port)
+                status, _body, seconds = await connection.get(paths[index], key)
             answers.append(Answer(status, seconds, index < cached))
     finally:
         connection.close()

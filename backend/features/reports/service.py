@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from backend.auth.models import Role
-from backend.auth.service import Caller
+from backend.auth.service import LAST_USED_GRANULARITY_SECONDS, Caller, hash_key
 from backend.features.reports.exceptions import PersonNotVisible
 from backend.features.reports.models import PersonReport
 from backend.features.reports.periods import Period
@@ -20,13 +20,24 @@ from backend.operations import service
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 
-# Every GET runs this and nothing else when the report is fresh: the person (tenant
-# check, and whether the caller acts as them), the report and its newest refresh, by
-# primary keys and uq_person_reports_person_id. The document comes back as the text
-# PostgreSQL stores, sent to the client without being decoded and encoded again.
+# Every GET runs this and nothing else when the report is fresh: the caller behind the
+# API key (as backend.auth.service.authenticate reads it), the person (tenant check,
+# and whether the caller acts as them), the report and its newest refresh, all by
+# unique keys (api_keys.key_hash, primary keys, uq_person_reports_person_id). The
+# document comes back as the text PostgreSQL stores, sent to the client without being
+# decoded and encoded again.
 _LOOKUP = text(
     """
-    SELECT pp.principal_id IS NOT NULL AS linked,
+    WITH caller AS (
+        SELECT k.id AS key_id, k.principal_id, p.tenant_id, p.role,
+               k.last_used_at IS NULL
+               OR k.last_used_at < now() - make_interval(secs => :granularity) AS key_stale
+        FROM api_keys k JOIN principals p ON p.id = k.principal_id
+        WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
+    )
+    SELECT c.key_id, c.principal_id, c.tenant_id, c.role, c.key_stale,
+           pe.id IS NOT NULL AS person_found,
+           pp.principal_id IS NOT NULL AS linked,
            r.document::text AS document,
            r.refreshed_at,
            extract(epoch FROM now() - r.refreshed_at)::float8 AS age,
@@ -34,14 +45,14 @@ _LOOKUP = text(
            o.status AS op_status,
            o.error::text AS op_error,
            extract(epoch FROM now() - o.finished_at)::float8 AS op_finished_ago
-    FROM people p
+    FROM caller c
+    LEFT JOIN people pe ON pe.id = :person_id AND pe.tenant_id = c.tenant_id
     LEFT JOIN person_principals pp
-           ON pp.person_id = p.id AND pp.principal_id = :principal_id
-    LEFT JOIN person_reports r ON r.person_id = p.id AND r.period = :period
+           ON pp.person_id = pe.id AND pp.principal_id = c.principal_id
+    LEFT JOIN person_reports r ON r.person_id = pe.id AND r.period = :period
     LEFT JOIN operations o
-           ON o.id = r.refresh_operation_id AND o.tenant_id = p.tenant_id
+           ON o.id = r.refresh_operation_id AND o.tenant_id = c.tenant_id
           AND (o.expires_at IS NULL OR o.expires_at > now())
-    WHERE p.id = :person_id AND p.tenant_id = :tenant_id
     """
 )
 
@@ -75,43 +86,62 @@ def can_generate(caller: Caller) -> bool:
     return caller.role is not Role.viewer
 
 
-async def find_report(
-    engine: AsyncEngine, caller: Caller, person_id: uuid.UUID, period: Period
-) -> Cached | None:
-    """The stored report on a person the caller may see; None when there is none yet.
-    Admins and viewers see everyone of their tenant, members the person they act as;
-    anyone else's is not found.
+@dataclass(frozen=True)
+class Found:
+    """What the one read of a request found: who is asking, and the report if any."""
 
-    One statement on a connection in autocommit: a single read needs no transaction,
-    so the hottest path of reports costs no BEGIN and no COMMIT round trip.
+    caller: Caller
+    key_stale: bool
+    cached: Cached | None
+
+
+async def find_report(
+    engine: AsyncEngine, api_key: str, person_id: uuid.UUID, period: Period
+) -> Found | None:
+    """The caller behind ``api_key`` (None for an unknown or revoked key) and the stored
+    report on the person, if the caller may see them: admins and viewers see everyone
+    of their tenant, members the person they act as; anyone else's is not found.
+
+    One statement on a connection in autocommit: it authenticates and reads the report
+    at once, and a single read needs no transaction, so the hottest path of reports
+    costs one round trip (after the pool's liveness check).
     """
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await _lookup(conn, caller, person_id, period)
+        return await _lookup(conn, api_key, person_id, period)
 
 
 async def _lookup(
-    conn: AsyncConnection, caller: Caller, person_id: uuid.UUID, period: Period
-) -> Cached | None:
+    conn: AsyncConnection, api_key: str, person_id: uuid.UUID, period: Period
+) -> Found | None:
     row = (
         await conn.execute(
             _LOOKUP,
             {
-                "principal_id": caller.principal_id,
+                "key_hash": hash_key(api_key),
+                "granularity": LAST_USED_GRANULARITY_SECONDS,
                 "period": period.key,
                 "person_id": person_id,
-                "tenant_id": caller.tenant_id,
             },
         )
     ).first()
-    if row is None or (caller.role is Role.member and not row.linked):
-        raise PersonNotVisible()
-    if row.document is None:
+    if row is None:
         return None
-    refresh = None
-    if row.op_id is not None:
-        refresh = RefreshState(row.op_id, row.op_status, row.op_error, row.op_finished_ago)
-    return Cached(row.document, row.refreshed_at, row.age, refresh)
+    caller = Caller(
+        principal_id=row.principal_id,
+        tenant_id=row.tenant_id,
+        role=Role(row.role),
+        key_id=row.key_id,
+    )
+    if not row.person_found or (caller.role is Role.member and not row.linked):
+        raise PersonNotVisible()
+    cached = None
+    if row.document is not None:
+        refresh = None
+        if row.op_id is not None:
+            refresh = RefreshState(row.op_id, row.op_status, row.op_error, row.op_finished_ago)
+        cached = Cached(row.document, row.refreshed_at, row.age, refresh)
+    return Found(caller, row.key_stale, cached)
 
 
 def needs_refresh(cached: Cached, *, ttl: float, retry_after: float, forced: bool) -> bool:

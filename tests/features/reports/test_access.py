@@ -7,7 +7,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.auth.models import Role
+from backend.auth.models import ApiKey, Role
 from backend.config import Settings
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
@@ -109,3 +109,36 @@ async def test_another_tenants_person_is_not_found(
     assert answer.headers["content-type"] == "application/problem+json"
     assert unknown.json()["code"] == "PERSON_NOT_FOUND"
     assert await operations(sessionmaker) == 0
+
+
+async def test_a_missing_or_unknown_key_is_told_so_before_anything_else(
+    client: httpx.AsyncClient, sam: Subject, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    wrong = {"Authorization": "Bearer opsapi_not-a-key"}
+
+    missing = await client.get(sam.path("2026-10"))
+    unknown = await client.get(sam.path("2026-10"), headers=wrong)
+    unknown_bad_period = await client.get(sam.path("2026-13"), headers=wrong)
+
+    for answer in (missing, unknown, unknown_bad_period):
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["code"] == "NOT_AUTHENTICATED"
+        assert answer.headers["www-authenticate"] == "Bearer"
+    assert await operations(sessionmaker) == 0
+
+
+async def test_reading_a_report_records_the_keys_use(
+    client: httpx.AsyncClient,
+    key_of_tenant: KeyOfTenant,
+    sam: Subject,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    viewer = await key_of_tenant(Role.viewer)
+
+    await client.get(sam.path("2026-10"), headers=viewer.headers)
+
+    async with sessionmaker() as session:
+        used = await session.scalar(
+            select(ApiKey.last_used_at).where(ApiKey.principal_id == viewer.principal_id)
+        )
+    assert used is not None
