@@ -1,7 +1,7 @@
 """Serve the API (one uvicorn process, as ``opsapi serve --no-worker``) and record the
 process's garbage collections: how long each pause took, per generation.
 
-    python -m bench.api_server --port 8000 --gc-log gc.json [--unfreeze]
+    python -m bench.api_server --port 8000 --gc-log gc.json [--unfreeze] [--gc-threshold A B C]
 
 The pauses are written to ``--gc-log`` when the process exits (on SIGTERM). With
 ``--unfreeze`` the objects the app froze at start-up are given back to the collector,
@@ -53,6 +53,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--gc-log", type=Path, required=True)
     parser.add_argument("--unfreeze", action="store_true")
+    parser.add_argument(
+        "--gc-threshold", type=int, nargs=3, default=None, help="gc.set_threshold after start-up."
+    )
     args = parser.parse_args(argv)
     log = GcLog()
     app = create_app()
@@ -74,6 +77,8 @@ def main(argv: list[str]) -> None:
         await original_startup(*a, **kw)
         if args.unfreeze:
             gc.unfreeze()
+        if args.gc_threshold:
+            gc.set_threshold(*args.gc_threshold)
         gc.callbacks.append(log)
 
     original_shutdown = server.shutdown

@@ -81,6 +81,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="Give the objects the app froze at start-up back to the collector (to compare).",
     )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        nargs=3,
+        default=None,
+        help="Collector thresholds set in the API process after start-up (to compare).",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--output", type=Path, default=ROOT / "bench/results/reports.json", help="JSON results."
@@ -250,6 +257,8 @@ async def start(url: str, args: argparse.Namespace, gc_log: Path) -> Processes:
     api_args = ["--port", str(api_port), "--gc-log", str(gc_log)]
     if args.unfreeze:
         api_args.append("--unfreeze")
+    if args.gc_threshold:
+        api_args += ["--gc-threshold", *map(str, args.gc_threshold)]
     api = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.api_server", *api_args, cwd=ROOT, env=env
     )
