@@ -517,7 +517,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n:,} {name}" for name, n in sorted(counts.items()))
+    return ", ".join(f"{name}: {n:,}" for name, n in sorted(counts.items()))
 
 
 def _comparison(results: dict[str, Any]) -> list[str]:
