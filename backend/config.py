@@ -195,6 +195,24 @@ class DocumentSettings(BaseModel):
     )
 
 
+class ReportSettings(BaseModel):
+    ttl_seconds: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="A person's report younger than this is served as it is; an older one is "
+        "served with a refresh running behind it.",
+    )
+    refresh_retry_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="After a refresh failed, a stale report is served without starting "
+        "another for this long (?refresh=true starts one at once).",
+    )
+    max_custom_days: int = Field(
+        default=366, ge=1, description="Longest period a custom report may cover, in days."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSAPI_",
@@ -238,6 +256,7 @@ class Settings(BaseSettings):
     llm: LlmSettings = LlmSettings()
     feedback: FeedbackSettings = FeedbackSettings()
     documents: DocumentSettings = DocumentSettings()
+    reports: ReportSettings = ReportSettings()
 
     @property
     def document_storage_path(self) -> Path:

@@ -10,6 +10,7 @@ from backend.config import Settings
 from backend.features.documents.handlers import register_documents
 from backend.features.feedback.registration import register_feedback
 from backend.features.interviews.handlers import register_interviews
+from backend.features.reports.handlers import register_reports
 from backend.operations.registry import Registry
 from backend.operations.webhooks import register_webhooks
 
@@ -23,6 +24,7 @@ def build_registry(settings: Settings) -> Registry:
     register_interviews(registry)
     register_feedback(registry)
     register_documents(registry, settings)
+    register_reports(registry)
     # Console scripts do not put the working directory on the path; handler modules
     # of a deployment (or its tests) usually live there.
     if settings.handler_modules and os.getcwd() not in sys.path:

@@ -4,12 +4,18 @@ local provider answers both offline from that text."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from backend.config import LlmSettings
 from backend.features.evaluations.handlers import PROMPT as EVALUATION_PROMPT
+from backend.features.reports.figures import Material, Received, ReceivedPeerFeedback
+from backend.features.reports.figures import compute as report_figures
+from backend.features.reports.handlers import PROMPT as REPORT_PROMPT
+from backend.features.reports.handlers import prompt_variables as report_variables
+from backend.features.reports.periods import month
 from backend.features.reviews.handlers import PROMPT as CYCLE_PROMPT
 from backend.features.reviews.handlers import prompt_variables
 from backend.features.reviews.models import Relationship
@@ -70,6 +76,26 @@ def test_classmates_comments_are_fenced_in_the_user_message_only() -> None:
     assert HOSTILE in rendered.user
     assert HOSTILE not in rendered.system
     assert "- Teamwork: 4.00" in rendered.user
+
+
+def test_the_report_prompt_fences_received_feedback_and_shows_the_computed_figures() -> None:
+    written = datetime(2026, 10, 2, tzinfo=UTC)
+    feedback = ReceivedPeerFeedback(uuid.uuid4(), written, {"Teamwork": 4}, HOSTILE)
+    material = Material("Sam", Received(peer_feedback=[feedback]), Received())
+    period = month(2026, 10)
+
+    rendered = (
+        PromptLibrary()
+        .get(REPORT_PROMPT)
+        .render(report_variables(material, period, report_figures(material)))
+    )
+
+    assert HOSTILE in rendered.user
+    assert HOSTILE not in rendered.system
+    assert rendered.user.count("<<<DATA comments") == 1
+    assert "Report for the period 2026-10 (compared with 2026-09)." in rendered.user
+    assert "- Teamwork: 4.00 (none, new)" in rendered.user
+    assert "Practice interview score" not in rendered.user
 
 
 @pytest.fixture

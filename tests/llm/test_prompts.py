@@ -52,6 +52,22 @@ SAMPLE_VARIABLES: dict[str, dict[str, Any]] = {
         "comments": ["Helpful teammate.", "Could be on time more often."],
         "scores": [{"criterion": "Teamwork", "average": "4.50"}],
     },
+    "person_report": {
+        "period": "2026-Q3",
+        "previous_period": "2026-Q2",
+        "counts": {"reviews": 1, "evaluation_feedback": 1, "interview_sessions": 1},
+        "ratings": [{"name": "Overall", "average": "4.00", "previous": None, "trend": "new"}],
+        "interview_score": {
+            "name": "Interview score",
+            "average": "70.00",
+            "previous": None,
+            "trend": "new",
+        },
+        "strengths": ["Kind and thorough."],
+        "improvements": ["Could speak up more."],
+        "comments": ["Helpful teammate."],
+        "interview_notes": ["SQL: clear answers."],
+    },
 }
 
 

@@ -1,0 +1,2 @@
+"""Reports on a person over a period: cached, refreshed in the background, and never
+generated twice at once."""
