@@ -14,7 +14,7 @@ from backend.auth.models import Role
 from backend.auth.service import Caller, authenticate
 from backend.errors import NotAuthenticated
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer opsapi_…`")
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer opsapi_…`")
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -32,28 +32,43 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
 DbSession = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 
 
-async def _caller(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    """The caller behind the API key. Authentication is its own short transaction, so
-    the key's row is never locked and no connection is held for the rest of the request
-    (a long-poll of a minute must not stall the key's other requests)."""
+def presented_key(credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The API key of an `Authorization: Bearer` header; 401 without one."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated(
             "Send an API key as `Authorization: Bearer <key>`.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return credentials.credentials
+
+
+def unknown_key() -> NotAuthenticated:
+    return NotAuthenticated(
+        "The API key is unknown or has been revoked. Ask an administrator for a valid "
+        "key (`opsapi admin create-key`).",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def authenticate_key(request: Request, key: str) -> Caller:
+    """The caller behind a key, recording its use; 401 for an unknown or revoked key.
+    Authentication is its own short transaction, so the key's row is never locked and
+    no connection is held for the rest of the request (a long-poll of a minute must not
+    stall the key's other requests)."""
     async with request.app.state.sessionmaker() as session:
-        caller = await authenticate(session, credentials.credentials)
+        caller = await authenticate(session, key)
         await session.commit()
     if caller is None:
-        raise NotAuthenticated(
-            "The API key is unknown or has been revoked. Ask an administrator for a valid "
-            "key (`opsapi admin create-key`).",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unknown_key()
     return caller
+
+
+async def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """The caller behind the request's API key."""
+    return await authenticate_key(request, presented_key(credentials))
 
 
 CurrentCaller = Annotated[Caller, Depends(_caller)]

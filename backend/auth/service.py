@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,22 +145,25 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> uuid.UUID:
     return key.id
 
 
+# The caller behind an unrevoked key and whether its last use is older than
+# LAST_USED_GRANULARITY_SECONDS; parameters from caller_by_key_params. Endpoints that
+# fold authentication into their own statement use it as a CTE.
+CALLER_BY_KEY = """
+    SELECT k.id, k.principal_id, p.tenant_id, p.role,
+           k.last_used_at IS NULL
+           OR k.last_used_at < now() - make_interval(secs => :granularity) AS stale
+    FROM api_keys k JOIN principals p ON p.id = k.principal_id
+    WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
+"""
+
+
+def caller_by_key_params(key: str) -> dict[str, Any]:
+    return {"key_hash": hash_key(key), "granularity": LAST_USED_GRANULARITY_SECONDS}
+
+
 async def authenticate(session: AsyncSession, key: str) -> Caller | None:
     """The caller a key belongs to, or None for an unknown or revoked key."""
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT k.id, k.principal_id, p.tenant_id, p.role,
-                       k.last_used_at IS NULL
-                       OR k.last_used_at < now() - make_interval(secs => :granularity) AS stale
-                FROM api_keys k JOIN principals p ON p.id = k.principal_id
-                WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
-                """
-            ),
-            {"key_hash": hash_key(key), "granularity": LAST_USED_GRANULARITY_SECONDS},
-        )
-    ).first()
+    row = (await session.execute(text(CALLER_BY_KEY), caller_by_key_params(key))).first()
     if row is None:
         return None
     if row.stale:

@@ -9,12 +9,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials
 
-from backend.auth.dependencies import DbSession
+from backend.auth.dependencies import (
+    DbSession,
+    authenticate_key,
+    bearer,
+    presented_key,
+    unknown_key,
+)
 from backend.auth.exceptions import ReadOnlyCaller
-from backend.auth.service import authenticate
-from backend.errors import AppError, NotAuthenticated, problem_responses
+from backend.errors import AppError, problem_responses
 from backend.features.reports import service
 from backend.features.reports.exceptions import ReportNotGenerated
 from backend.features.reports.periods import parse_period
@@ -26,7 +31,6 @@ router = APIRouter(prefix="/people", tags=["reports"])
 
 # The same scheme as every endpoint's (backend.auth.dependencies): this endpoint reads
 # the key itself so that authentication and the report are one statement.
-_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer opsapi_…`")
 
 PERIOD_DESCRIPTION = "A month (`2026-10`), a quarter (`2026-Q3`), or `custom` with `from` and `to`."
 
@@ -53,7 +57,7 @@ async def get_person_report(
     period: Annotated[str, Path(max_length=40, description=PERIOD_DESCRIPTION)],
     request: Request,
     session: DbSession,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     first: Annotated[
         date | None, Query(alias="from", description="First day of a custom period.")
     ] = None,
@@ -80,7 +84,7 @@ async def get_person_report(
     # cached report is served.
     state = request.app.state
     settings = state.settings.reports
-    api_key = _presented_key(credentials)
+    api_key = presented_key(credentials)
     try:
         wanted = parse_period(
             period,
@@ -91,13 +95,13 @@ async def get_person_report(
         )
     except AppError:
         # An unknown key is told so before anything about the request, as everywhere.
-        await _record_use(request, api_key)
+        await authenticate_key(request, api_key)
         raise
     found = await service.find_report(state.engine, api_key, person_id, wanted)
     if found is None:
-        raise _unknown_key()
+        raise unknown_key()
     if found.key_stale:
-        await _record_use(request, api_key)
+        await authenticate_key(request, api_key)
     caller, cached = found.caller, found.cached
     writer = service.can_generate(caller)
     if refresh and not writer:
@@ -134,33 +138,6 @@ async def get_person_report(
         )
         running = RefreshState(op.id, op.status, None, None)
     return report_response(request, cached, running, ttl=settings.ttl_seconds, writer=writer)
-
-
-def _presented_key(credentials: HTTPAuthorizationCredentials | None) -> str:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise NotAuthenticated(
-            "Send an API key as `Authorization: Bearer <key>`.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return credentials.credentials
-
-
-def _unknown_key() -> NotAuthenticated:
-    return NotAuthenticated(
-        "The API key is unknown or has been revoked. Ask an administrator for a valid "
-        "key (`opsapi admin create-key`).",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-
-
-async def _record_use(request: Request, api_key: str) -> None:
-    """Authenticate as every endpoint does, recording the key's use (at most once a
-    minute per key, so a cached hit rarely gets here); an unknown key is a 401."""
-    async with request.app.state.sessionmaker() as session:
-        caller = await authenticate(session, api_key)
-        await session.commit()
-    if caller is None:
-        raise _unknown_key()
 
 
 def report_response(

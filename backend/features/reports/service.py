@@ -11,7 +11,7 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from backend.auth.models import Role
-from backend.auth.service import LAST_USED_GRANULARITY_SECONDS, Caller, hash_key
+from backend.auth.service import CALLER_BY_KEY, Caller, caller_by_key_params
 from backend.features.reports.exceptions import PersonNotVisible
 from backend.features.reports.models import PersonReport
 from backend.features.reports.periods import Period
@@ -21,21 +21,15 @@ from backend.operations.models import Operation
 from backend.operations.registry import Registry
 
 # Every GET runs this and nothing else when the report is fresh: the caller behind the
-# API key (as backend.auth.service.authenticate reads it), the person (tenant check,
-# and whether the caller acts as them), the report and its newest refresh, all by
-# unique keys (api_keys.key_hash, primary keys, uq_person_reports_person_id). The
-# document comes back as the text PostgreSQL stores, sent to the client without being
-# decoded and encoded again.
+# API key (backend.auth.service.CALLER_BY_KEY, as every endpoint reads it), the person
+# (tenant check, and whether the caller acts as them), the report and its newest
+# refresh, all by unique keys (api_keys.key_hash, primary keys,
+# uq_person_reports_person_id). The document comes back as the text PostgreSQL
+# stores, sent to the client without being decoded and encoded again.
 _LOOKUP = text(
-    """
-    WITH caller AS (
-        SELECT k.id AS key_id, k.principal_id, p.tenant_id, p.role,
-               k.last_used_at IS NULL
-               OR k.last_used_at < now() - make_interval(secs => :granularity) AS key_stale
-        FROM api_keys k JOIN principals p ON p.id = k.principal_id
-        WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
-    )
-    SELECT c.key_id, c.principal_id, c.tenant_id, c.role, c.key_stale,
+    f"""
+    WITH caller AS ({CALLER_BY_KEY})
+    SELECT c.id AS key_id, c.principal_id, c.tenant_id, c.role, c.stale AS key_stale,
            pe.id IS NOT NULL AS person_found,
            pp.principal_id IS NOT NULL AS linked,
            r.document::text AS document,
@@ -117,12 +111,7 @@ async def _lookup(
     row = (
         await conn.execute(
             _LOOKUP,
-            {
-                "key_hash": hash_key(api_key),
-                "granularity": LAST_USED_GRANULARITY_SECONDS,
-                "period": period.key,
-                "person_id": person_id,
-            },
+            {**caller_by_key_params(api_key), "period": period.key, "person_id": person_id},
         )
     ).first()
     if row is None:
