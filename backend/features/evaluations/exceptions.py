@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend.errors import AppError, Conflict, NotFound
+from backend.features.feedback.marks import MarksMismatch
 from backend.features.feedback.operations import generation_note
 from backend.operations.models import Operation
 
@@ -57,21 +58,12 @@ class SelfFeedback(AppError):
         super().__init__("Peer feedback goes from one student to another: from and to differ.")
 
 
-class InvalidScores(AppError):
-    status = 422
+class InvalidScores(MarksMismatch):
     code = "INVALID_SCORES"
     title = "Invalid scores"
-
-    def __init__(self, missing: list[str], unknown: list[str]) -> None:
-        problems = []
-        if missing:
-            problems.append(f"score every criterion (missing: {', '.join(missing)})")
-        if unknown:
-            problems.append(f"score only the evaluation's criteria (unknown: {', '.join(unknown)})")
-        super().__init__(
-            "Scores must " + " and ".join(problems) + ".",
-            extra={"missing": missing, "unknown": unknown},
-        )
+    subject = "Scores must"
+    every = "score every criterion"
+    only = "score only the evaluation's criteria"
 
 
 class NoFeedback(AppError):

@@ -22,6 +22,7 @@ from backend.features.evaluations.exceptions import (
 )
 from backend.features.evaluations.models import Evaluation, EvaluationStudent, PeerFeedback
 from backend.features.evaluations.schemas import EvaluationCreate, FeedbackCreate
+from backend.features.feedback.marks import check_marks
 from backend.features.people.access import is_admin, person_of_principal
 from backend.features.people.models import Person
 from backend.features.people.service import get_person
@@ -164,10 +165,7 @@ async def readable_student(
 
 
 def check_scores(criteria: list[str], scores: dict[str, int]) -> None:
-    missing = [c for c in criteria if c not in scores]
-    unknown = sorted(set(scores) - set(criteria))
-    if missing or unknown:
-        raise InvalidScores(missing, unknown)
+    check_marks(criteria, scores, InvalidScores)
 
 
 async def give_feedback(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend.errors import AppError, Conflict, NotFound
+from backend.features.feedback.marks import MarksMismatch
 from backend.features.feedback.operations import generation_note
 from backend.operations.models import Operation
 
@@ -81,21 +82,12 @@ class ReviewAlreadySubmitted(Conflict):
         super().__init__("A review was already submitted with this link; it can be sent once.")
 
 
-class InvalidRatings(AppError):
-    status = 422
+class InvalidRatings(MarksMismatch):
     code = "INVALID_RATINGS"
     title = "Invalid ratings"
-
-    def __init__(self, missing: list[str], unknown: list[str]) -> None:
-        problems = []
-        if missing:
-            problems.append(f"rate every competency (missing: {', '.join(missing)})")
-        if unknown:
-            problems.append(f"rate only the cycle's competencies (unknown: {', '.join(unknown)})")
-        super().__init__(
-            "Ratings must " + " and ".join(problems) + ".",
-            extra={"missing": missing, "unknown": unknown},
-        )
+    subject = "Ratings must"
+    every = "rate every competency"
+    only = "rate only the cycle's competencies"
 
 
 class NotEnoughReviews(AppError):

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.features.feedback.marks import check_marks
 from backend.features.people.models import Person
 from backend.features.reviews import summaries
 from backend.features.reviews.exceptions import (
@@ -61,10 +62,7 @@ async def open_invitation(session: AsyncSession, token: str) -> Invitation:
 
 
 def check_ratings(competencies: list[str], ratings: dict[str, int]) -> None:
-    missing = [c for c in competencies if c not in ratings]
-    unknown = sorted(set(ratings) - set(competencies))
-    if missing or unknown:
-        raise InvalidRatings(missing, unknown)
+    check_marks(competencies, ratings, InvalidRatings)
 
 
 async def submit_review(
