@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
-from backend.features.documents import service
+from backend.features.documents import service, steps
 from backend.features.documents.extraction import (
     ExtractionError,
     OcrConfig,
@@ -52,10 +52,10 @@ class Extractor:
     async def __call__(self, ctx: OperationContext, params: ExtractParams) -> ExtractionResult:
         async with ctx.sessionmaker() as db:
             document = await _document(db, ctx, params.document_id)
-            twin = None if params.force else await service.extracted_twin(db, document)
+            twin = None if params.force else await steps.extracted_twin(db, document)
         if twin is not None:
             # The same bytes were read before: their text is copied, the file not read.
-            if not await service.copy_text(ctx.session, document.id, twin):
+            if not await steps.copy_text(ctx.session, document.id, twin):
                 raise RetryableFailure(
                     "DOCUMENT_CHANGED", "The earlier copy of this document was just deleted."
                 )
@@ -68,7 +68,7 @@ class Extractor:
                     "No text could be read from this document. If it is a scan, upload a "
                     "sharper copy; otherwise it may hold only pictures.",
                 )
-            await service.save_text(ctx.session, document.id, extracted)
+            await steps.save_text(ctx.session, document.id, extracted)
             length = len(extracted)
         child = await create_child_operation(
             ctx,
@@ -77,7 +77,7 @@ class Extractor:
             target=ctx.target,
             dedup_key=service.metadata_dedup_key(document.id),
         )
-        moved = await service.finish_extraction(
+        moved = await steps.finish_extraction(
             ctx.session,
             document.id,
             operation_id=ctx.operation_id,
@@ -157,7 +157,7 @@ async def describe(ctx: OperationContext, params: MetadataParams) -> MetadataRes
         schema=DocumentMetadata,
     )
     answer = tidy(answer)
-    if not await service.save_metadata(
+    if not await steps.save_metadata(
         ctx.session, document.id, operation_id=ctx.operation_id, answer=answer, usage=usage
     ):
         raise PermanentFailure("DOCUMENT_NOT_FOUND", "The document was deleted meanwhile.")
@@ -167,7 +167,7 @@ async def describe(ctx: OperationContext, params: MetadataParams) -> MetadataRes
         tags=answer.tags,
         summary=answer.summary,
         language=answer.language,
-        generated_by=GeneratedBy.model_validate(service.generated_by(usage)),
+        generated_by=GeneratedBy.model_validate(steps.generated_by(usage)),
     )
 
 
