@@ -117,20 +117,29 @@ class ApiCaller:
 KeyFactory = Callable[..., Awaitable[ApiCaller]]
 
 
+async def create_caller(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tenant: str | None = None,
+    role: Role = Role.member,
+) -> ApiCaller:
+    """Create an API key; a new tenant unless ``tenant`` names an existing one."""
+    async with sessionmaker() as session:
+        name = tenant or database.unique_name("tenant")
+        try:
+            found = await auth.get_tenant_by_name(session, name)
+        except TenantNotFound:
+            found = await auth.create_tenant(session, name)
+        issued = await auth.create_key(session, found, role=role)
+        await session.commit()
+    return ApiCaller(issued.key, issued.tenant_id, issued.principal_id, role)
+
+
 @pytest.fixture
 def make_caller(sessionmaker: async_sessionmaker[AsyncSession]) -> KeyFactory:
     """Create an API key; a new tenant unless ``tenant`` names an existing one."""
 
     async def make(tenant: str | None = None, role: Role = Role.member) -> ApiCaller:
-        async with sessionmaker() as session:
-            name = tenant or database.unique_name("tenant")
-            try:
-                found = await auth.get_tenant_by_name(session, name)
-            except TenantNotFound:
-                found = await auth.create_tenant(session, name)
-            issued = await auth.create_key(session, found, role=role)
-            await session.commit()
-        return ApiCaller(issued.key, issued.tenant_id, issued.principal_id, role)
+        return await create_caller(sessionmaker, tenant, role)
 
     return make
 
