@@ -22,7 +22,7 @@ from backend.operations.registry import Registry
 
 # Every GET runs this and nothing else when the report is fresh: the caller behind the
 # API key (backend.auth.service.CALLER_BY_KEY, as every endpoint reads it), the person
-# (tenant check, and whether the caller acts as them), the report and its newest
+# (tenant check), whom the caller acts as (if anyone), the report and its newest
 # refresh, all by unique keys (api_keys.key_hash, primary keys,
 # uq_person_reports_person_id). The document comes back as the text PostgreSQL
 # stores, sent to the client without being decoded and encoded again.
@@ -31,7 +31,8 @@ _LOOKUP = text(
     WITH caller AS ({CALLER_BY_KEY})
     SELECT c.id AS key_id, c.principal_id, c.tenant_id, c.role, c.stale AS key_stale,
            pe.id IS NOT NULL AS person_found,
-           pp.principal_id IS NOT NULL AS linked,
+           pp.principal_id IS NOT NULL AS acting,
+           pp.person_id IS NOT DISTINCT FROM pe.id AS linked,
            r.document::text AS document,
            r.refreshed_at,
            extract(epoch FROM now() - r.refreshed_at)::float8 AS age,
@@ -41,8 +42,7 @@ _LOOKUP = text(
            extract(epoch FROM now() - o.finished_at)::float8 AS op_finished_ago
     FROM caller c
     LEFT JOIN people pe ON pe.id = :person_id AND pe.tenant_id = c.tenant_id
-    LEFT JOIN person_principals pp
-           ON pp.person_id = pe.id AND pp.principal_id = c.principal_id
+    LEFT JOIN person_principals pp ON pp.principal_id = c.principal_id
     LEFT JOIN person_reports r ON r.person_id = pe.id AND r.period = :period
     LEFT JOIN operations o
            ON o.id = r.refresh_operation_id AND o.tenant_id = c.tenant_id
@@ -80,6 +80,17 @@ def can_generate(caller: Caller) -> bool:
     return caller.role is not Role.viewer
 
 
+def may_read(caller: Caller, *, acting: bool, linked: bool) -> bool:
+    """Whether the caller may read reports on a person of its tenant: admins on anyone;
+    a principal acting as a person (a student with a viewer key, say) on that person
+    only, whatever its role; other viewers on anyone; other members on no one."""
+    if caller.role is Role.admin:
+        return True
+    if acting or caller.role is Role.member:
+        return linked
+    return True
+
+
 @dataclass(frozen=True)
 class Found:
     """What the one read of a request found: who is asking, and the report if any."""
@@ -93,8 +104,8 @@ async def find_report(
     engine: AsyncEngine, api_key: str, person_id: uuid.UUID, period: Period
 ) -> Found | None:
     """The caller behind ``api_key`` (None for an unknown or revoked key) and the stored
-    report on the person, if the caller may see them: admins and viewers see everyone
-    of their tenant, members the person they act as; anyone else's is not found.
+    report on the person, if the caller may see them (``may_read``); anyone else's is
+    not found.
 
     One statement on a connection in autocommit: it authenticates and reads the report
     at once, and a single read needs no transaction, so the hottest path of reports
@@ -122,7 +133,7 @@ async def _lookup(
         role=Role(row.role),
         key_id=row.key_id,
     )
-    if not row.person_found or (caller.role is Role.member and not row.linked):
+    if not row.person_found or not may_read(caller, acting=row.acting, linked=row.linked):
         raise PersonNotVisible()
     cached = None
     if row.document is not None:

@@ -15,7 +15,7 @@ from tests.conftest import ApiCaller, KeyFactory
 from tests.factories import running_worker
 from tests.features.api import wait_done
 from tests.features.conftest import KeyOfTenant
-from tests.features.reports.data import Subject, age_report
+from tests.features.reports.data import Subject, age_report, subject
 
 DAY = 24 * 3600
 
@@ -142,3 +142,30 @@ async def test_reading_a_report_records_the_keys_use(
             select(ApiKey.last_used_at).where(ApiKey.principal_id == viewer.principal_id)
         )
     assert used is not None
+
+
+async def test_a_viewer_acting_as_a_person_reads_that_persons_report_only(
+    client: httpx.AsyncClient,
+    admin: ApiCaller,
+    key_of_tenant: KeyOfTenant,
+    sam: Subject,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    database_url: str,
+    registry: Registry,
+    settings: Settings,
+) -> None:
+    """A student is given a viewer key linked to their person (evaluations.md): it must
+    not read a classmate's report, which quotes the feedback the classmate received."""
+    classmate = await subject(sessionmaker, admin.tenant_id, "Ben Okafor")
+    student = await key_of_tenant(Role.viewer)
+    await sam.link(student.principal_id)
+    queued = [await client.get(p.path("2026-10"), headers=admin.headers) for p in (sam, classmate)]
+    async with running_worker(database_url, registry, settings):
+        for answer in queued:
+            await wait_done(client, admin, answer.json()["id"])
+
+    own = await client.get(sam.path("2026-10"), headers=student.headers)
+    other = await client.get(classmate.path("2026-10"), headers=student.headers)
+
+    assert own.status_code == 200, own.text
+    assert (other.status_code, other.json()["code"]) == (404, "PERSON_NOT_FOUND")
