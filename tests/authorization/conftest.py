@@ -1,4 +1,4 @@
-"""One world per module: a database, the app, a client and every resource the matrix
+"""One world for the package: a database, the app, a client and every resource the matrix
 names, built once, so each of the several hundred cells is a single request."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from backend.config import Settings
-from backend.db import create_engine, create_sessionmaker
 from backend.features import build_registry
 from backend.main import create_app
 from backend.operations.registry import Registry
@@ -20,7 +19,7 @@ from tests.conftest import test_settings
 from tests.features.conftest import FEEDBACK
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def matrix_database(server_url: str, template_database: str) -> AsyncIterator[str]:
     name = database.unique_name("opsapi_matrix")
     url = await database.create_database(server_url, name, template=template_database)
@@ -28,7 +27,7 @@ async def matrix_database(server_url: str, template_database: str) -> AsyncItera
     await database.drop_database(server_url, name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def matrix_settings(matrix_database: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     storage: Path = tmp_path_factory.mktemp("documents")
     return test_settings(
@@ -38,7 +37,7 @@ def matrix_settings(matrix_database: str, tmp_path_factory: pytest.TempPathFacto
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def matrix_registry(matrix_settings: Settings) -> Registry:
     """The product's kinds, and the test kinds the generic operations are made of."""
     registry = build_registry(matrix_settings)
@@ -46,7 +45,7 @@ def matrix_registry(matrix_settings: Settings) -> Registry:
     return registry
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def world(
     matrix_database: str, matrix_settings: Settings, matrix_registry: Registry
 ) -> AsyncIterator[World]:
@@ -56,13 +55,13 @@ async def world(
         database_url=matrix_database,
         configure_logs=False,
     )
-    engine = create_engine(matrix_database, matrix_settings)
-    sessionmaker = create_sessionmaker(engine)
-
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield await build(
-                client, sessionmaker, matrix_registry, matrix_settings, matrix_database
+                client,
+                app.state.sessionmaker,
+                matrix_registry,
+                matrix_settings,
+                matrix_database,
             )
-    await engine.dispose()
