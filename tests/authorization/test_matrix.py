@@ -11,7 +11,7 @@ from backend.config import Settings
 from backend.main import create_app
 from tests.authorization.calls import CALLS, url
 from tests.authorization.table import DOC, TABLE, Credential, Row, documented, render
-from tests.authorization.world import World
+from tests.authorization.world import World, footprint
 
 CELLS = [
     pytest.param(row, who, id=f"{row.method} {row.path} | {who}")
@@ -59,6 +59,7 @@ async def test_each_caller_gets_the_documented_answer(
 ) -> None:
     call = await CALLS[row.route](world, who)
     expected = row.outcomes[who]
+    before = await footprint(world.sessionmaker) if expected.status >= 400 else None
 
     response = await world.client.request(
         row.method,
@@ -76,3 +77,5 @@ async def test_each_caller_gets_the_documented_answer(
         assert response.headers["www-authenticate"] == "Bearer"
     if call.check is not None and response.is_success:
         call.check(world, who, response)
+    if before is not None:
+        assert await footprint(world.sessionmaker) == before, "a refused request changed rows"

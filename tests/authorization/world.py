@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.auth import service as auth
 from backend.auth.models import ApiKey, Role
 from backend.config import Settings
+from backend.db import Base
 from backend.features.reviews.models import ReviewCycle
+from backend.models import import_all_models
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from backend.operations.states import Status
@@ -219,6 +221,17 @@ async def _all_finished(sessionmaker: async_sessionmaker[AsyncSession]) -> bool:
             )
         )
     return active == 0
+
+
+async def footprint(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    """How many rows each table holds: a refused request must leave every count as it
+    was (it creates and deletes nothing)."""
+    import_all_models()
+    tables = [t for t in Base.metadata.sorted_tables if t.name != "alembic_version"]
+    counts = [select(func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables]
+    async with sessionmaker() as session:
+        row = (await session.execute(select(*counts))).one()
+    return dict(row._mapping)
 
 
 def listed_ids(body: Any) -> set[str]:
