@@ -26,6 +26,7 @@ from backend.operations import event_store, service
 from backend.operations.event_store import OperationEvent
 from backend.operations.http import to_schema
 from backend.operations.models import Operation
+from backend.operations.visibility import reader_of
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -138,7 +139,7 @@ async def stream_operation_events(
     position = resume_position(last_event_id, after)
     state = request.app.state
     async with state.sessionmaker() as session:
-        op = await service.get_operation(session, caller.tenant_id, operation_id)
+        op = await service.get_operation(session, reader_of(request, caller), operation_id)
     if op.state.done and last_event_id and position is not None and position >= op.version:
         # EventSource reconnects whenever a stream ends; 204 tells it to stop.
         return Response(status_code=204)

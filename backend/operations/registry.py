@@ -42,6 +42,9 @@ class OperationKind:
     concurrency_limit: int = 1
     # How long a finished operation is kept; None: the configured default.
     retention: timedelta | None = None
+    # Seen only by the principal who started it, not by the rest of its tenant: the
+    # kind's result is as personal as the resource it is about.
+    private: bool = False
 
 
 class Registry:
@@ -65,13 +68,16 @@ class Registry:
         poll_after: int = 1,
         concurrency_limit: int = 1,
         retention: timedelta | float | None = None,
+        private: bool = False,
     ) -> OperationKind:
         """Register ``handler`` for ``name``.
 
         ``concurrency_limit`` caps the operations of this kind that process at once
         per concurrency key (see ``service.create_operation``); ``retention`` (a
         timedelta or seconds) keeps finished operations of this kind for a time of
-        their own instead of ``operations.retention_seconds``.
+        their own instead of ``operations.retention_seconds``; ``private`` operations
+        are read, followed, cancelled and deleted by the principal who started them
+        only (anyone else of the tenant gets OPERATION_NOT_FOUND).
         """
         if not KIND_PATTERN.match(name):
             raise ValueError(
@@ -98,6 +104,7 @@ class Registry:
             poll_after=poll_after,
             concurrency_limit=concurrency_limit,
             retention=retention,
+            private=private,
         )
         self._kinds[name] = kind
         return kind
@@ -116,6 +123,9 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._kinds)
+
+    def private_kinds(self) -> frozenset[str]:
+        return frozenset(k.name for k in self._kinds.values() if k.private)
 
 
 # The registry of the worker running the current handler, so a handler can create the

@@ -24,6 +24,7 @@ from backend.operations.http import (
 from backend.operations.models import Operation
 from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
+from backend.operations.visibility import reader_of
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -66,14 +67,15 @@ async def get_operation(
     """The operation in any status. While it is not done, `Retry-After` suggests when
     to poll again; send the `ETag` back in `If-None-Match` to get a cheap 304."""
     wait = preferred_wait(request) if prefer is not None else None
+    reader = reader_of(request, caller)
     if wait is None:
-        op = await service.get_operation(session, caller.tenant_id, operation_id)
+        op = await service.get_operation(session, reader, operation_id)
         extra: dict[str, str] = {}
     else:
         # Short sessions while waiting: the request's own session stays unused.
         state = request.app.state
         op = await service.wait_for_operation(
-            state.sessionmaker, state.waiters, caller.tenant_id, operation_id, wait
+            state.sessionmaker, state.waiters, reader, operation_id, wait
         )
         extra = {"Preference-Applied": preference_applied(wait)}
     if _matches_if_none_match(request.headers.get("if-none-match"), etag(op)):
@@ -133,7 +135,11 @@ async def list_operations(
         parent_id=parent_id,
     )
     ops, next_token = await service.list_operations(
-        session, caller.tenant_id, filters, page_size=page_size, page_token=page_token
+        session,
+        reader_of(request, caller),
+        filters,
+        page_size=page_size,
+        page_token=page_token,
     )
     return OperationList(
         operations=[to_schema(request, op) for op in ops], next_page_token=next_token
@@ -166,7 +172,7 @@ async def wait_operation(
     state = request.app.state
     limit = min(timeout, state.settings.operations.max_wait_seconds)
     op = await service.wait_for_operation(
-        state.sessionmaker, state.waiters, caller.tenant_id, operation_id, limit
+        state.sessionmaker, state.waiters, reader_of(request, caller), operation_id, limit
     )
     return _render(request, op)
 
@@ -184,6 +190,7 @@ async def cancel_operation(
     """Pending: cancelled at once. Processing: `cancel_requested` is set and the worker
     stops the handler promptly. Finished: returned unchanged."""
     retention = timedelta(seconds=request.app.state.settings.operations.retention_seconds)
+    await service.get_operation(session, reader_of(request, caller), operation_id)
     op = await service.cancel_operation(session, caller, operation_id, retention=retention)
     return _render(request, op)
 
@@ -196,8 +203,9 @@ async def cancel_operation(
     responses=problem_responses(401, 403, 404, 409),
 )
 async def delete_operation(
-    operation_id: uuid.UUID, session: DbSession, caller: WritingCaller
+    operation_id: uuid.UUID, request: Request, session: DbSession, caller: WritingCaller
 ) -> Response:
     """Deletes a finished operation. An active one answers 409: cancel it first."""
+    await service.get_operation(session, reader_of(request, caller), operation_id)
     await service.delete_operation(session, caller, operation_id)
     return Response(status_code=204)

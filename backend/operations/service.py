@@ -38,6 +38,7 @@ from backend.operations.registry import Registry, running_registry
 from backend.operations.repository import CANCELLED_ERROR
 from backend.operations.scheduling import NewOperation
 from backend.operations.states import ACTIVE, TERMINAL, Status
+from backend.operations.visibility import Scope, as_reader
 
 if TYPE_CHECKING:
     from backend.operations.context import OperationContext
@@ -148,13 +149,13 @@ def validate_params(registry: Registry, kind: str, params: dict[str, Any]) -> Ba
     return registry.get(kind).params.model_validate(params)
 
 
-async def get_operation(session: AsyncSession, tenant_id: uuid.UUID, op_id: uuid.UUID) -> Operation:
-    """The tenant's operation by id (primary key). One whose retention has passed is
-    gone for clients even before the leader prunes it: OPERATION_EXPIRED."""
+async def get_operation(session: AsyncSession, scope: Scope, op_id: uuid.UUID) -> Operation:
+    """The operation by id (primary key), if ``scope`` sees it. One whose retention has
+    passed is gone for clients even before the leader prunes it: OPERATION_EXPIRED."""
     row = (
         await session.execute(
             select(Operation, scheduling.expired()).where(
-                Operation.id == op_id, Operation.tenant_id == tenant_id
+                Operation.id == op_id, as_reader(scope).sees()
             )
         )
     ).first()
@@ -193,20 +194,21 @@ def decode_page_token(token: str) -> uuid.UUID:
 
 async def list_operations(
     session: AsyncSession,
-    tenant_id: uuid.UUID,
+    scope: Scope,
     filters: ListFilters,
     *,
     page_size: int,
     page_token: str | None,
 ) -> tuple[list[Operation], str | None]:
-    """A page of the tenant's operations, newest first (keyset on the time-ordered id).
+    """A page of the operations ``scope`` sees, newest first (keyset on the
+    time-ordered id).
 
     Served by ix_operations_tenant_id, or by ix_operations_batch_id and
     ix_operations_parent_id when listing a batch or a chain's children. Expired
     operations are left out, as they are gone for clients.
     """
     stmt = select(Operation).where(
-        Operation.tenant_id == tenant_id,
+        as_reader(scope).sees(),
         or_(Operation.expires_at.is_(None), Operation.expires_at >= func.now()),
     )
     if filters.batch_id is not None:
@@ -318,7 +320,7 @@ async def delete_operation(session: AsyncSession, caller: Caller, op_id: uuid.UU
 async def wait_for_operation(
     sessionmaker: async_sessionmaker[AsyncSession],
     waiters: ChangeWaiters,
-    tenant_id: uuid.UUID,
+    scope: Scope,
     op_id: uuid.UUID,
     timeout: float,
 ) -> Operation:
@@ -334,7 +336,7 @@ async def wait_for_operation(
             changed.clear()
             # A short session per read: no connection is held while waiting.
             async with sessionmaker() as session:
-                op = await get_operation(session, tenant_id, op_id)
+                op = await get_operation(session, scope, op_id)
             remaining = deadline - loop.time()
             if op.state in TERMINAL or remaining <= 0:
                 return op

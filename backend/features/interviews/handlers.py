@@ -109,4 +109,6 @@ def register_interviews(registry: Registry) -> None:
         result=FeedbackOut,
         max_attempts=3,
         poll_after=2,
+        # The result is the session's feedback, which only the session's owner reads.
+        private=True,
     )

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.auth.models import Role
 from backend.config import Settings
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
@@ -170,3 +171,32 @@ async def test_once_feedback_exists_a_request_is_a_409_and_creates_nothing(
     async with sessionmaker() as session:
         total = await session.scalar(select(func.count()).select_from(Operation))
     assert total == 1
+
+
+async def test_the_feedback_operation_is_its_owners_alone(
+    client: httpx.AsyncClient, make_caller: KeyFactory
+) -> None:
+    """Its result is the session's feedback: no one else of the tenant, not even an
+    admin, reads or follows it through /operations (as through /sessions)."""
+    tenant = f"interviews-{uuid.uuid4().hex[:8]}"
+    owner = await make_caller(tenant=tenant, role=Role.member)
+    others = [await make_caller(tenant=tenant, role=role) for role in Role]
+    session_id = await completed_session(client, owner)
+    op_id = (await ask_for_feedback(client, owner, session_id)).json()["id"]
+    op_path = f"/api/v1/operations/{op_id}"
+
+    seen = await client.get(op_path, headers=owner.headers)
+    listed = await client.get("/api/v1/operations", headers=owner.headers)
+    reads = [("GET", ""), ("GET", "/wait?timeout=0"), ("GET", "/events")]
+    writes = [("POST", "/cancel"), ("DELETE", "")]
+    hidden = [
+        await client.request(method, op_path + suffix, headers=other.headers)
+        for other in others
+        for method, suffix in (reads if other.role is Role.viewer else reads + writes)
+    ]
+    unlisted = [await client.get("/api/v1/operations", headers=o.headers) for o in others]
+
+    assert seen.status_code == 200
+    assert [op["id"] for op in listed.json()["operations"]] == [op_id]
+    assert {(r.status_code, r.json()["code"]) for r in hidden} == {(404, "OPERATION_NOT_FOUND")}
+    assert all(r.json()["operations"] == [] for r in unlisted)
