@@ -67,7 +67,7 @@ def lists(resource: str) -> Check:
     return check
 
 
-def _usage(world: World, who: Credential, response: httpx.Response) -> None:
+def own_usage_only(world: World, who: Credential, response: httpx.Response) -> None:
     calls = response.json()["calls"]
     assert (calls > 0) is (who is not Credential.other_tenant), response.text
 
@@ -221,7 +221,7 @@ CALLS: dict[tuple[str, str], Builder] = {
     ("DELETE", f"{V1}/webhook-endpoints/{{endpoint_id}}"): fresh_endpoint,
     ("POST", f"{V1}/webhook-endpoints/{{endpoint_id}}/rotate-secret"): plain,
     ("GET", f"{V1}/webhook-endpoints/{{endpoint_id}}/deliveries"): plain,
-    ("GET", f"{V1}/usage"): checked(_usage),
+    ("GET", f"{V1}/usage"): checked(own_usage_only),
     ("POST", f"{V1}/sessions"): sends(SESSION),
     ("GET", f"{V1}/sessions/{{session_id}}"): plain,
     ("POST", f"{V1}/sessions/{{session_id}}/turns"): session_taking_turns,

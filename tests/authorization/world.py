@@ -1,4 +1,4 @@
-"""The resources the matrix asks about, created once per module through the API: an owner
+"""The resources the matrix asks about, created once through the API: an owner
 tenant with an admin, a member, a viewer and a revoked key, everything each route can
 name (finished by a real worker with the local provider), and another tenant's admin."""
 
