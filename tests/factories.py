@@ -264,16 +264,20 @@ async def worker_processes(database_url: str) -> AsyncIterator[list[WorkerProces
 
 
 async def spawn(
-    started: list[WorkerProcess], database_url: str, *args: str, **worker: object
+    started: list[WorkerProcess],
+    database_url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    **worker: object,
 ) -> WorkerProcess:
     """Start ``opsapi worker`` in the project folder (so ``tests.kinds`` imports) and
-    wait until it is listening and claiming."""
+    wait until it is listening and claiming; ``env`` adds settings of its own."""
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("opsapi")),
         "worker",
         *args,
         cwd=PROJECT_ROOT,
-        env=worker_env(database_url, **worker),
+        env={**worker_env(database_url, **worker), **(env or {})},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
