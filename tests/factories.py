@@ -59,20 +59,24 @@ async def submit_many(
     kind: str,
     count: int,
     params: dict[str, Any] | None = None,
+    *,
+    params_of: Callable[[int], dict[str, Any]] | None = None,
 ) -> list[uuid.UUID]:
-    """Create ``count`` operations in one transaction (one INSERT, one wake-up)."""
+    """Create ``count`` operations in one transaction (one INSERT, one wake-up), each
+    with ``params``, or with ``params_of(i)`` for the i-th."""
     spec = registry.get(kind)
-    validated = spec.params.model_validate(params or {}).model_dump(mode="json")
     ops = [
         Operation(
             tenant_id=caller.tenant_id,
             principal_id=caller.principal_id,
             kind=kind,
             queue=spec.queue,
-            params=validated,
+            params=spec.params.model_validate(
+                params_of(i) if params_of else params or {}
+            ).model_dump(mode="json"),
             max_attempts=spec.max_attempts,
         )
-        for _ in range(count)
+        for i in range(count)
     ]
     async with sessionmaker() as session:
         session.add_all(ops)
@@ -206,12 +210,19 @@ class WorkerProcess:
 
     async def wait_for_log(self, fragment: str, timeout: float = 15.0) -> None:
         """Wait until the worker has logged ``fragment``; fail with its log if it exits."""
-        async with asyncio.timeout(timeout):
-            while fragment not in self.log:
-                if self._reader.done():
-                    raise AssertionError(f"worker exited without logging {fragment!r}:\n{self.log}")
-                self._logged.clear()
-                await self._logged.wait()
+        try:
+            async with asyncio.timeout(timeout):
+                while fragment not in self.log:
+                    if self._reader.done():
+                        raise AssertionError(
+                            f"worker exited without logging {fragment!r}:\n{self.log}"
+                        )
+                    self._logged.clear()
+                    await self._logged.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"worker did not log {fragment!r} within {timeout}s:\n{self.log}"
+            ) from None
 
     async def wait_exit(self, timeout: float = 15.0) -> int:
         code = await asyncio.wait_for(self.process.wait(), timeout=timeout)
@@ -268,6 +279,7 @@ async def spawn(
     database_url: str,
     *args: str,
     env: dict[str, str] | None = None,
+    ready_within: float = 15.0,
     **worker: object,
 ) -> WorkerProcess:
     """Start ``opsapi worker`` in the project folder (so ``tests.kinds`` imports) and
@@ -284,7 +296,7 @@ async def spawn(
     )
     proc = WorkerProcess(process)
     started.append(proc)
-    await proc.wait_for_log("worker started")
+    await proc.wait_for_log("worker started", timeout=ready_within)
     return proc
 
 

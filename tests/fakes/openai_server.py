@@ -17,7 +17,7 @@ import contextlib
 import itertools
 import json
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,11 @@ class Reply:
 class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
-        # Answer when nothing is scripted (None: a 500 that says so).
+        # Answer computed from each request when nothing is scripted (an answer that
+        # depends on the input, a latency drawn per request).
+        self.respond: Callable[[dict[str, Any]], Reply] | None = None
+        # Answer when nothing is scripted and nothing computes one (None: a 500 that
+        # says so).
         self.default: Reply | None = None
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -109,7 +113,11 @@ class FakeOpenAI:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            reply = self.replies.popleft() if self.replies else self.default
+            reply: Reply | None = self.default
+            if self.replies:
+                reply = self.replies.popleft()
+            elif self.respond is not None:
+                reply = self.respond(body)
             if reply is None:
                 reply = Reply.failure(500, "Nothing was scripted for this request.")
             if self._gate is not None:
