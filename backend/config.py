@@ -16,6 +16,17 @@ class DatabaseSettings(BaseModel):
     pool_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a free connection before failing."
     )
+    connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds to open a connection before the database counts as unreachable.",
+    )
+    command_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a statement may go unanswered before the database counts as "
+        "unreachable (a server that stopped answering would otherwise hold the request).",
+    )
 
 
 class WorkerSettings(BaseModel):

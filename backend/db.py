@@ -92,6 +92,13 @@ def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -
         max_overflow=settings.database.max_overflow,
         pool_timeout=settings.database.pool_timeout,
         pool_pre_ping=True,
+        # Without these a database that stops answering (a frozen host, a network
+        # partition) holds every request: asyncpg waits 60 s to connect and forever for
+        # an answer. Bounded, the request fails as DATABASE_UNAVAILABLE (503).
+        connect_args={
+            "timeout": settings.database.connect_timeout,
+            "command_timeout": settings.database.command_timeout,
+        },
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from fastapi import APIRouter, Request
@@ -33,7 +34,12 @@ async def healthz() -> Health:
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     try:
-        async with state.engine.connect() as conn:
+        # Bounded as a whole: a probe that hangs is as good as no answer to the
+        # orchestrator asking, and a database that answers this slowly is not ready.
+        async with (
+            asyncio.timeout(state.settings.database.connect_timeout),
+            state.engine.connect() as conn,
+        ):
             migrated = await conn.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
             revision = (
                 await conn.scalar(text("SELECT version_num FROM alembic_version"))

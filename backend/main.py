@@ -80,7 +80,11 @@ def create_app(
             url, config, extra_connections=config.worker.concurrency if config.run_worker else 0
         )
         waiters = ChangeWaiters()
-        listener = Listener(libpq_dsn(url), {repository.CHANNEL_CHANGED: waiters.on_changed})
+        listener = Listener(
+            libpq_dsn(url),
+            {repository.CHANNEL_CHANGED: waiters.on_changed},
+            connect_timeout=config.database.connect_timeout,
+        )
         listener.on_reconnect.append(waiters.wake_all)
         app.state.settings = config
         app.state.registry = registry

@@ -59,20 +59,24 @@ async def submit_many(
     kind: str,
     count: int,
     params: dict[str, Any] | None = None,
+    *,
+    params_of: Callable[[int], dict[str, Any]] | None = None,
 ) -> list[uuid.UUID]:
-    """Create ``count`` operations in one transaction (one INSERT, one wake-up)."""
+    """Create ``count`` operations in one transaction (one INSERT, one wake-up), each
+    with ``params``, or with ``params_of(i)`` for the i-th."""
     spec = registry.get(kind)
-    validated = spec.params.model_validate(params or {}).model_dump(mode="json")
     ops = [
         Operation(
             tenant_id=caller.tenant_id,
             principal_id=caller.principal_id,
             kind=kind,
             queue=spec.queue,
-            params=validated,
+            params=spec.params.model_validate(
+                params_of(i) if params_of else params or {}
+            ).model_dump(mode="json"),
             max_attempts=spec.max_attempts,
         )
-        for _ in range(count)
+        for i in range(count)
     ]
     async with sessionmaker() as session:
         session.add_all(ops)
@@ -206,12 +210,19 @@ class WorkerProcess:
 
     async def wait_for_log(self, fragment: str, timeout: float = 15.0) -> None:
         """Wait until the worker has logged ``fragment``; fail with its log if it exits."""
-        async with asyncio.timeout(timeout):
-            while fragment not in self.log:
-                if self._reader.done():
-                    raise AssertionError(f"worker exited without logging {fragment!r}:\n{self.log}")
-                self._logged.clear()
-                await self._logged.wait()
+        try:
+            async with asyncio.timeout(timeout):
+                while fragment not in self.log:
+                    if self._reader.done():
+                        raise AssertionError(
+                            f"worker exited without logging {fragment!r}:\n{self.log}"
+                        )
+                    self._logged.clear()
+                    await self._logged.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"worker did not log {fragment!r} within {timeout}s:\n{self.log}"
+            ) from None
 
     async def wait_exit(self, timeout: float = 15.0) -> int:
         code = await asyncio.wait_for(self.process.wait(), timeout=timeout)
@@ -264,23 +275,28 @@ async def worker_processes(database_url: str) -> AsyncIterator[list[WorkerProces
 
 
 async def spawn(
-    started: list[WorkerProcess], database_url: str, *args: str, **worker: object
+    started: list[WorkerProcess],
+    database_url: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready_within: float = 15.0,
+    **worker: object,
 ) -> WorkerProcess:
     """Start ``opsapi worker`` in the project folder (so ``tests.kinds`` imports) and
-    wait until it is listening and claiming."""
+    wait until it is listening and claiming; ``env`` adds settings of its own."""
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).with_name("opsapi")),
         "worker",
         *args,
         cwd=PROJECT_ROOT,
-        env=worker_env(database_url, **worker),
+        env={**worker_env(database_url, **worker), **(env or {})},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
     proc = WorkerProcess(process)
     started.append(proc)
-    await proc.wait_for_log("worker started")
+    await proc.wait_for_log("worker started", timeout=ready_within)
     return proc
 
 

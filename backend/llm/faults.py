@@ -51,6 +51,17 @@ class ContentFiltered(PermanentFailure):
         )
 
 
+class MalformedResponse(RetryableFailure):
+    """A 200 whose body is no chat completion: an HTML page from a proxy or gateway, a
+    truncated body, JSON of another shape. Usually passing, so it is retried."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "LLM_MALFORMED_RESPONSE",
+            "The language model service sent a response that is not a chat completion.",
+        )
+
+
 class Refused(PermanentFailure):
     def __init__(self) -> None:
         super().__init__("LLM_REFUSED", "The language model declined to answer this input.")

@@ -20,6 +20,7 @@ from backend.llm.base import LlmRequest, ResultT, TokenCount, estimate_tokens
 from backend.llm.faults import (
     ContentFiltered,
     InvalidOutput,
+    MalformedResponse,
     OutputTruncated,
     Refused,
     failure_from,
@@ -116,12 +117,16 @@ class OpenAIProvider:
         messages: Sequence[Mapping[str, str]],
         fmt: Mapping[str, Any],
     ) -> ChatCompletion:
-        return await self._client.chat.completions.create(
-            model=request.model,
-            messages=_sdk_messages(messages),
-            response_format=cast(Any, fmt),
-            max_completion_tokens=_limit(request),
-        )
+        try:
+            completion: object = await self._client.chat.completions.create(
+                model=request.model,
+                messages=_sdk_messages(messages),
+                response_format=cast(Any, fmt),
+                max_completion_tokens=_limit(request),
+            )
+        except ValueError as exc:  # a body announced as JSON that does not parse
+            raise _malformed(exc) from exc
+        return _checked(completion)
 
     async def stream(self, request: LlmRequest) -> AsyncGenerator[str | TokenCount, None]:
         produced: list[str] = []
@@ -152,6 +157,26 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _checked(completion: object) -> ChatCompletion:
+    """The completion, validated: the SDK builds its objects from the body without
+    checking them, so a body of another shape (or text, when the server did not send
+    JSON) would otherwise fail later as an unexplained error of the handler."""
+    try:
+        if not isinstance(completion, ChatCompletion):
+            raise TypeError(f"a {type(completion).__name__} body instead of a completion")
+        return ChatCompletion.model_validate(completion.to_dict())
+    except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise _malformed(exc) from exc
+
+
+def _malformed(exc: Exception) -> MalformedResponse:
+    log.warning(
+        "language model response is not a chat completion",
+        extra={"code": "LLM_MALFORMED_RESPONSE", "provider_message": str(exc)[:500]},
+    )
+    return MalformedResponse()
 
 
 def _messages(request: LlmRequest, schema: type[ResultT], mode: Mode) -> list[dict[str, str]]:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 import asyncpg
 
+from backend.config import DatabaseSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -42,13 +44,23 @@ class DedicatedConnection:
     """One asyncpg connection, opened on first use and again after a failure.
 
     ``settings`` are session settings applied on every (re)connect, e.g.
-    ``{"synchronous_commit": "off"}`` for the claim connection.
+    ``{"synchronous_commit": "off"}`` for the claim connection. Connecting and each
+    statement are bounded (as on the pool's connections, ``backend.db``), so a
+    database that stops answering fails the statement instead of stalling its caller.
     """
 
-    def __init__(self, dsn: str, *, name: str, settings: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        name: str,
+        settings: Mapping[str, str] | None = None,
+        timeouts: DatabaseSettings | None = None,
+    ) -> None:
         self._dsn = dsn
         self._name = name
         self._settings = dict(settings or {})
+        self._timeouts = timeouts or DatabaseSettings()
         self._conn: asyncpg.Connection | None = None
 
     async def get(self) -> asyncpg.Connection:
@@ -57,7 +69,12 @@ class DedicatedConnection:
             return self._conn
         self._conn = None
         server_settings = {"application_name": f"opsapi-{self._name}", **self._settings}
-        conn = await asyncpg.connect(self._dsn, server_settings=server_settings)
+        conn = await asyncpg.connect(
+            self._dsn,
+            server_settings=server_settings,
+            timeout=self._timeouts.connect_timeout,
+            command_timeout=self._timeouts.command_timeout,
+        )
         try:
             await _set_codecs(conn)
         except BaseException:

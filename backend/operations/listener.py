@@ -17,14 +17,23 @@ from collections.abc import Callable, Iterator
 
 import asyncpg
 
+from backend.config import DatabaseSettings
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str], None]
 
 
 class Listener:
-    def __init__(self, dsn: str, channels: dict[str, Callback]) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        channels: dict[str, Callback],
+        *,
+        connect_timeout: float = DatabaseSettings().connect_timeout,
+    ) -> None:
         self._dsn = dsn
+        self._connect_timeout = connect_timeout
         self._channels = channels
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -75,7 +84,7 @@ class Listener:
     async def _listen(self) -> None:
         """Connect, subscribe, and return only when the connection is lost."""
         lost = asyncio.Event()
-        conn = await asyncpg.connect(self._dsn)
+        conn = await asyncpg.connect(self._dsn, timeout=self._connect_timeout)
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
             for channel in self._channels:

@@ -3,7 +3,8 @@
 
 Each test scripts the answers in order (``fake.script(Reply.json({...}), ...)``):
 status codes with OpenAI error bodies and headers (429 with ``retry-after``, 500),
-delays (timeouts), malformed content, token counts, refusals, truncation. The server
+delays (timeouts), malformed content, bodies that are no completion at all, token
+counts, refusals, truncation; or compute each answer from its request. The server
 records every request body, and how many requests it held at once.
 
 Use it through ``httpx2.ASGITransport`` (``asgi_client``) or as a real server on a
@@ -17,7 +18,7 @@ import contextlib
 import itertools
 import json
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ class Reply:
     usage: bool = True
     finish_reason: str = "stop"
     refusal: str | None = None
+    # A body sent as it is instead of a completion (an HTML error page from a proxy,
+    # a truncated JSON document), with this content type.
+    raw: str | None = None
+    raw_type: str = "text/html"
 
     @classmethod
     def json(cls, value: Any, **options: Any) -> Reply:
@@ -54,6 +59,11 @@ class Reply:
     @classmethod
     def text(cls, content: str, **options: Any) -> Reply:
         return cls(content=content, **options)
+
+    @classmethod
+    def garbage(cls, body: str, content_type: str = "text/html", **options: Any) -> Reply:
+        """A 200 whose body is not a completion at all."""
+        return cls(raw=body, raw_type=content_type, **options)
 
     @classmethod
     def failure(
@@ -73,7 +83,11 @@ class Reply:
 class FakeOpenAI:
     def __init__(self) -> None:
         self.replies: deque[Reply] = deque()
-        # Answer when nothing is scripted (None: a 500 that says so).
+        # Answer computed from each request when nothing is scripted (an answer that
+        # depends on the input, a latency drawn per request).
+        self.respond: Callable[[dict[str, Any]], Reply] | None = None
+        # Answer when nothing is scripted and nothing computes one (None: a 500 that
+        # says so).
         self.default: Reply | None = None
         self.requests: list[dict[str, Any]] = []
         self.in_flight = 0
@@ -109,7 +123,11 @@ class FakeOpenAI:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            reply = self.replies.popleft() if self.replies else self.default
+            reply: Reply | None = self.default
+            if self.replies:
+                reply = self.replies.popleft()
+            elif self.respond is not None:
+                reply = self.respond(body)
             if reply is None:
                 reply = Reply.failure(500, "Nothing was scripted for this request.")
             if self._gate is not None:
@@ -127,6 +145,8 @@ class FakeOpenAI:
             await asyncio.wait_for(until, timeout=seconds)
 
     def _answer(self, body: dict[str, Any], reply: Reply) -> Response:
+        if reply.raw is not None:
+            return Response(reply.raw, status_code=reply.status, media_type=reply.raw_type)
         if reply.status >= 400:
             return JSONResponse(
                 {"error": reply.error}, status_code=reply.status, headers=reply.headers

@@ -152,3 +152,25 @@ async def test_a_refusal_fails_permanently(llm: LlmClient, fake: FakeOpenAI) -> 
     failure = await failure_of(llm)
 
     assert (failure.code, failure.retryable) == ("LLM_REFUSED", False)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.garbage(f"<html><body>502 Bad Gateway: {PROVIDER_SECRET}</body></html>"),
+        Reply.garbage('{"id": "chatcmpl-1", "choi', "application/json"),
+        Reply.garbage(f'{{"detail": "{PROVIDER_SECRET}"}}', "application/json"),
+        Reply.garbage("", "application/json"),
+    ],
+    ids=["html page", "truncated json", "json of another shape", "empty body"],
+)
+async def test_a_response_that_is_no_completion_is_a_retryable_malformed_response(
+    llm: LlmClient, fake: FakeOpenAI, reply: Reply
+) -> None:
+    fake.script(reply)
+
+    failure = await failure_of(llm)
+
+    assert (failure.code, failure.retryable) == ("LLM_MALFORMED_RESPONSE", True)
+    assert PROVIDER_SECRET not in failure.message
+    assert len(fake.requests) == 1
