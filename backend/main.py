@@ -10,11 +10,13 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 
 from backend import __version__
+from backend.body_limits import BodyLimits
 from backend.config import Settings, get_settings
 from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
 from backend.errors import install_error_handlers
 from backend.features import build_registry
 from backend.features.documents.router import router as documents_router
+from backend.features.documents.upload import upload_limit
 from backend.features.evaluations.router import router as evaluations_router
 from backend.features.interviews.router import router as interviews_router
 from backend.features.people.router import router as people_router
@@ -115,6 +117,12 @@ def create_app(
     install_openapi(app)
     install_error_handlers(app)
     install_idempotency(app)
+    app.add_middleware(
+        BodyLimits,
+        default_bytes=config.limits.max_body_bytes,
+        routes={"upload_document": upload_limit(config.documents.max_upload_bytes)},
+    )
+    # Added last, so outermost: every answer (a 413 included) carries X-Request-ID.
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")
     api.include_router(operations_router)

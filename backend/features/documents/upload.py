@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from backend.body_limits import RouteLimit
 from backend.features.documents.exceptions import (
     InvalidUpload,
     UnsupportedMediaType,
@@ -195,11 +196,12 @@ def boundary_of(content_type: str | None) -> bytes:
     return boundary
 
 
-def check_length(content_length: str | None, max_bytes: int) -> None:
-    """Refuse a body announced larger than any accepted upload, before reading it."""
-    announced = int(content_length) if content_length and content_length.isdigit() else 0
-    if announced > max_bytes + FRAMING_BYTES:
-        raise UploadTooLarge(max_bytes)
+def upload_limit(max_bytes: int) -> RouteLimit:
+    """The body limit of the upload endpoint (backend.body_limits): the file's own limit
+    plus room for the multipart framing, refused as UPLOAD_TOO_LARGE. It is checked on
+    Content-Length before anything is staged, and on the bytes as they arrive, so a part
+    other than ``file`` cannot stream on without end either."""
+    return RouteLimit(max_bytes + FRAMING_BYTES, lambda: UploadTooLarge(max_bytes))
 
 
 async def receive(
