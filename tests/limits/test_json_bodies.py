@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.features.people.models import Person
 from backend.config import LimitSettings, Settings
+from backend.features.people.models import Person
 from tests.conftest import ApiCaller
 from tests.limits.conftest import Sessions, limit_settings, operation_count, row_count
 

@@ -60,9 +60,7 @@ async def test_a_malformed_path_parameter_is_a_problem_never_a_500(
     caller = await make_caller(role=Role.admin)
     failures = []
     for method, path in api_routes(app):
-        response = await client.request(
-            method, fill(path, value), headers=caller.headers, json={}
-        )
+        response = await client.request(method, fill(path, value), headers=caller.headers, json={})
         if response.status_code not in (400, 404, 405, 422) or not response.headers.get(
             "content-type", ""
         ).startswith("application/problem+json"):
