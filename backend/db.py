@@ -92,6 +92,9 @@ def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -
         max_overflow=settings.database.max_overflow,
         pool_timeout=settings.database.pool_timeout,
         pool_pre_ping=True,
+        # Statement parameters carry secrets (a webhook's signing secret, key hashes):
+        # kept out of error messages, and so out of logs.
+        hide_parameters=True,
     )
 
 
