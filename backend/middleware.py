@@ -40,7 +40,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else new_id().hex
+        usable = incoming.isascii() and incoming.isprintable() and incoming.strip()
+        request_id = incoming[:64] if usable else new_id().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
