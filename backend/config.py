@@ -39,6 +39,12 @@ class WorkerSettings(BaseModel):
 
 
 class LimitSettings(BaseModel):
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest total size of a request's headers (names and values); "
+        "larger is refused with 431.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1,

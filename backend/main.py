@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 
 from backend import __version__
-from backend.body_limits import BodyLimits
 from backend.config import Settings, get_settings
 from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
 from backend.errors import install_error_handlers
@@ -37,6 +36,7 @@ from backend.operations.registry import Registry
 from backend.operations.router import router as operations_router
 from backend.operations.webhook_router import router as webhooks_router
 from backend.operations.worker import Worker
+from backend.request_limits import RequestLimits
 from backend.usage.router import router as usage_router
 
 DESCRIPTION = """\
@@ -118,7 +118,8 @@ def create_app(
     install_error_handlers(app)
     install_idempotency(app)
     app.add_middleware(
-        BodyLimits,
+        RequestLimits,
+        max_header_bytes=config.limits.max_header_bytes,
         default_bytes=config.limits.max_body_bytes,
         routes={"upload_document": upload_limit(config.documents.max_upload_bytes)},
     )

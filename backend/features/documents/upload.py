@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from backend.body_limits import RouteLimit
 from backend.features.documents.exceptions import (
     InvalidUpload,
     UnsupportedMediaType,
     UploadTooLarge,
 )
 from backend.features.documents.storage import DocumentStorage, StagedFile
+from backend.request_limits import RouteLimit
 
 FIELD = b"file"
 # File bytes hashed and written at once.
@@ -198,7 +198,7 @@ def boundary_of(content_type: str | None) -> bytes:
 
 
 def upload_limit(max_bytes: int) -> RouteLimit:
-    """The body limit of the upload endpoint (backend.body_limits): the file's own limit
+    """The body limit of the upload endpoint (backend.request_limits): the file's own limit
     plus room for the multipart framing, refused as UPLOAD_TOO_LARGE. It is checked on
     Content-Length before anything is staged, and on the bytes as they arrive, so a part
     other than ``file`` cannot stream on without end either."""

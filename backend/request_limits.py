@@ -1,5 +1,9 @@
-"""Request body limits: a body larger than its endpoint accepts is refused with 413
-problem+json before the endpoint sees it, and nothing is written.
+"""Request limits: headers larger than ``limits.max_header_bytes`` are refused with 431,
+a body larger than its endpoint accepts with 413 (problem+json both) before the
+endpoint sees them, and nothing is written.
+
+uvicorn's default HTTP parser (httptools) bounds neither the size of one header nor of
+all of them, so the header check is made here, on every request.
 
 The limit is checked against ``Content-Length`` when the endpoint first reads its body,
 and again on every chunk as it arrives, so a chunked body without a length (or one
@@ -34,6 +38,19 @@ class PayloadTooLarge(AppError):
         )
 
 
+class HeadersTooLarge(AppError):
+    status = 431
+    code = "HEADERS_TOO_LARGE"
+    title = "Request headers too large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The request's headers are larger than the {limit:,} bytes accepted. Send "
+            "fewer or shorter headers (cookies of other sites included).",
+            extra={"max_bytes": limit},
+        )
+
+
 @dataclass(frozen=True)
 class RouteLimit:
     """A route's own limit, and the error that says it was exceeded."""
@@ -42,14 +59,21 @@ class RouteLimit:
     error: Callable[[], AppError]
 
 
-class BodyLimits:
-    """Pure ASGI middleware: ``default_bytes`` for every body, ``routes`` (by route name)
-    for the few endpoints that take more."""
+class RequestLimits:
+    """Pure ASGI middleware: ``max_header_bytes`` for all headers (names and values);
+    ``default_bytes`` for every body, ``routes`` (by route name) for the few endpoints
+    that take more."""
 
     def __init__(
-        self, app: ASGIApp, *, default_bytes: int, routes: Mapping[str, RouteLimit]
+        self,
+        app: ASGIApp,
+        *,
+        max_header_bytes: int,
+        default_bytes: int,
+        routes: Mapping[str, RouteLimit],
     ) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
         self.default = RouteLimit(default_bytes, lambda: PayloadTooLarge(default_bytes))
         self.routes = dict(routes)
 
@@ -60,6 +84,11 @@ class BodyLimits:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > (
+            self.max_header_bytes
+        ):
+            await _render(scope, HeadersTooLarge(self.max_header_bytes))(scope, receive, send)
             return
         announced = _content_length(scope)
         received = 0
