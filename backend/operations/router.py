@@ -159,17 +159,10 @@ async def wait_operation(
     request: Request,
     caller: CurrentCaller,
     timeout: Annotated[
-        float,
-        Query(
-            ge=0,
-            allow_inf_nan=False,
-            description="Seconds to wait at most; more is capped at the server's maximum "
-            "wait (`operations.max_wait_seconds`, 60 by default).",
-        ),
+        float, Query(ge=0, le=60, description="Seconds to wait at most (≤ 60).")
     ] = 30,
 ) -> JSONResponse:
-    """Answers as soon as the operation is done, or with its current state at the timeout
-    (capped at the server's maximum wait, like `Prefer: wait`)."""
+    """Answers as soon as the operation is done, or with its current state at the timeout."""
     state = request.app.state
     limit = min(timeout, state.settings.operations.max_wait_seconds)
     op = await service.wait_for_operation(
