@@ -57,10 +57,8 @@ def attempt_of(request: Request, kind: str, credential: str) -> Attempt:
     a trusted proxy forwarded: ``forwarded_allow_ips``) and the credential it presents."""
     settings = request.app.state.settings.auth
     return Attempt(
-        subjects=(
-            client_subject(request.client.host if request.client else None),
-            credential_subject(kind, credential),
-        ),
+        client=client_subject(request.client.host if request.client else None),
+        credential=credential_subject(kind, credential),
         max_failures=settings.max_failures,
         window_seconds=settings.failure_window_seconds,
     )

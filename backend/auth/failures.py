@@ -44,25 +44,32 @@ def credential_subject(kind: str, credential: str) -> str:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One authentication attempt: the subjects it counts under, and the limit."""
+    """One authentication attempt: the two subjects it counts under (the client, the
+    credential), and the limit."""
 
-    subjects: tuple[str, ...]
+    client: str
+    credential: str
     max_failures: int
     window_seconds: float
 
     def params(self) -> dict[str, Any]:
-        """Parameters of BLOCKED and of record_failure; no subjects when limiting is off."""
+        """Parameters of BLOCKED and of record_failure."""
         return {
-            "throttled": list(self.subjects) if self.max_failures > 0 else [],
+            "client": self.client,
+            "credential": self.credential,
             "max_failures": self.max_failures,
             "failure_window": self.window_seconds,
         }
 
 
 # The rows of the attempt's subjects that have used up their failures in the current
-# window. Served by pk_auth_failures (at most two probes).
+# window (none when limiting is off). Served by pk_auth_failures: two probes. The two
+# subjects are two parameters, not an array, so that PostgreSQL's generic plan costs
+# what a custom one does and a prepared lookup is not planned again on every request
+# (with an array of unknown length it was: bench/auth_lookup.py, docs/benchmarks.md).
 _BLOCKING = """
-    f.subject = ANY(CAST(:throttled AS text[]))
+    :max_failures > 0
+    AND f.subject IN (:client, :credential)
     AND f.failures >= :max_failures
     AND f.window_started_at > now() - make_interval(secs => :failure_window)
 """
@@ -88,7 +95,7 @@ _RECORD_FAILURE = text(
     f"""
     WITH blocked AS ({_RETRY_AFTER}), counted AS (
         INSERT INTO auth_failures AS f (subject, failures, window_started_at)
-        SELECT subject, 1, now() FROM unnest(CAST(:throttled AS text[])) AS subject
+        SELECT subject, 1, now() FROM (VALUES (:client), (:credential)) AS s (subject)
         WHERE NOT EXISTS (SELECT FROM blocked)
         ON CONFLICT (subject) DO UPDATE SET
             failures = CASE
