@@ -94,9 +94,12 @@ class RequestLimits:
         received = 0
         refused: AppError | None = None
         answered = False
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received, refused
+            if refused is not None:
+                raise refused
             limit = self.limit_of(scope)
             if announced is not None and announced > limit.max_bytes:
                 refused = limit.error()
@@ -117,7 +120,9 @@ class RequestLimits:
             await response(scope, receive, send)
 
         async def guarded_send(message: Message) -> None:
+            nonlocal started
             if refused is None:
+                started = started or message["type"] == "http.response.start"
                 await send(message)
             elif message["type"] == "http.response.start" and not answered:
                 # The endpoint answered after its body was cut off (FastAPI turns any
@@ -127,7 +132,8 @@ class RequestLimits:
         try:
             await self.app(scope, limited_receive, guarded_send)
         except AppError as exc:
-            if exc is not refused or answered:
+            # An answer already begun cannot be replaced: the error goes on up.
+            if exc is not refused or answered or started:
                 raise
             await refuse()
 
