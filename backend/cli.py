@@ -99,7 +99,10 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,
+        # X-Forwarded-For names the client (whose failed authentications are counted)
+        # only when the peer is one of these proxies.
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -160,7 +160,7 @@ class OperationsClient:
                         await self._raise_or_pause(response)
                         continue
                     async for field_values in _sse_events(response):
-                        if "retry" in field_values and field_values["retry"].isdigit():
+                        if "retry" in field_values and field_values["retry"].isdecimal():
                             delay = int(field_values["retry"]) / 1000
                         if "id" not in field_values or "data" not in field_values:
                             continue

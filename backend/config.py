@@ -49,6 +49,33 @@ class WorkerSettings(BaseModel):
     queues: list[str] = Field(default=["default"], description="Queues this worker claims from.")
 
 
+class LimitSettings(BaseModel):
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        description="Largest total size of a request's headers (names and values); "
+        "larger is refused with 431.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1,
+        description="Largest request body (JSON) any endpoint accepts; uploads have "
+        "documents.max_upload_bytes instead.",
+    )
+
+
+class AuthSettings(BaseModel):
+    max_failures: int = Field(
+        default=10,
+        ge=0,
+        description="Failed authentications (wrong API key or reviewer token) allowed per "
+        "client IP, and per presented key, within failure_window_seconds; then 429 (0: off).",
+    )
+    failure_window_seconds: float = Field(
+        default=300.0, gt=0, description="The window failed authentications are counted in."
+    )
+
+
 class OperationSettings(BaseModel):
     retention_seconds: float = Field(
         default=7 * 24 * 3600, gt=0, description="Finished operations are kept this long."
@@ -258,7 +285,15 @@ class Settings(BaseSettings):
         description="Run a worker inside each API process (opsapi serve sets it unless "
         "--no-worker).",
     )
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies (comma-separated IPs or CIDRs, or *) whose X-Forwarded-For "
+        "gives the client's IP. Unset: uvicorn's default (FORWARDED_ALLOW_IPS, else "
+        "127.0.0.1); any other peer is the client itself.",
+    )
     database: DatabaseSettings = DatabaseSettings()
+    limits: LimitSettings = LimitSettings()
+    auth: AuthSettings = AuthSettings()
     worker: WorkerSettings = WorkerSettings()
     operations: OperationSettings = OperationSettings()
     events: EventSettings = EventSettings()

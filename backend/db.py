@@ -99,6 +99,9 @@ def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -
             "timeout": settings.database.connect_timeout,
             "command_timeout": settings.database.command_timeout,
         },
+        # Statement parameters carry secrets (a webhook's signing secret, key hashes):
+        # kept out of error messages, and so out of logs.
+        hide_parameters=True,
     )
 
 

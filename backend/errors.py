@@ -142,6 +142,14 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 _HTTP_CODES = {
+    # FastAPI's answer to a body it cannot read: nesting too deep to parse, text that
+    # is not UTF-8.
+    400: (
+        "INVALID_BODY",
+        "Unreadable request body",
+        "The request body cannot be read: send JSON encoded as UTF-8, nested at most a "
+        "few hundred levels deep.",
+    ),
     404: ("NOT_FOUND", "Not found", "No resource exists at this URL."),
     405: ("METHOD_NOT_ALLOWED", "Method not allowed", "This URL does not accept this method."),
 }
@@ -168,6 +176,8 @@ async def unexpected_error_response(request: Request, exc: Exception) -> JSONRes
     The exception goes to the log under the request id; the client gets no detail of it.
     """
     request_id = request.scope.get("state", {}).get("request_id")
+    if _is_text_postgres_refuses(exc):
+        return _text_postgres_refuses(request)
     if _is_database_unavailable(exc):
         log.warning("database unavailable", extra={"request_id": request_id, "error": str(exc)})
         return await _database_unavailable(request)
@@ -196,6 +206,32 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         return True
     cause = exc.__cause__
     return cause is not None and _is_database_unavailable(cause)
+
+
+# character_not_in_repertoire, untranslatable_character: text PostgreSQL cannot store
+# (a NUL character, \u0000 in JSON). Whatever field or header it came in by, the
+# statement failed and the request's transaction rolls back: the client's input is at
+# fault, not the server.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def _is_text_postgres_refuses(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if getattr(exc, "sqlstate", None) in _UNSTORABLE_TEXT:
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+    return False
+
+
+def _text_postgres_refuses(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=422,
+        code="INVALID_TEXT",
+        title="Invalid text",
+        detail="The request contains text that cannot be stored, such as a NUL character "
+        "(\\u0000). Remove it and send the request again.",
+    )
 
 
 async def _database_unavailable(request: Request) -> JSONResponse:

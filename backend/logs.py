@@ -52,6 +52,10 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level.upper())
     # uvicorn's access log repeats what the request log line already says.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request's URL at INFO: webhook URLs often carry a secret in
+    # their path or query (chat incoming-hook URLs do). Deliveries have their own log.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # The embedded server's start-up chatter (initdb output) is not worth a log line.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):

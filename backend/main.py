@@ -15,6 +15,7 @@ from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_da
 from backend.errors import install_error_handlers
 from backend.features import build_registry
 from backend.features.documents.router import router as documents_router
+from backend.features.documents.upload import upload_limit
 from backend.features.evaluations.router import router as evaluations_router
 from backend.features.interviews.router import router as interviews_router
 from backend.features.people.router import router as people_router
@@ -35,6 +36,7 @@ from backend.operations.registry import Registry
 from backend.operations.router import router as operations_router
 from backend.operations.webhook_router import router as webhooks_router
 from backend.operations.worker import Worker
+from backend.request_limits import RequestLimits
 from backend.usage.router import router as usage_router
 
 DESCRIPTION = """\
@@ -119,6 +121,13 @@ def create_app(
     install_openapi(app)
     install_error_handlers(app)
     install_idempotency(app)
+    app.add_middleware(
+        RequestLimits,
+        max_header_bytes=config.limits.max_header_bytes,
+        default_bytes=config.limits.max_body_bytes,
+        routes={"upload_document": upload_limit(config.documents.max_upload_bytes)},
+    )
+    # Added last, so outermost: every answer (a 413 included) carries X-Request-ID.
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")
     api.include_router(operations_router)

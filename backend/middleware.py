@@ -14,6 +14,22 @@ from backend.ids import new_id
 
 log = logging.getLogger("opsapi.request")
 
+# Path parameters that are credentials (a reviewer's private link): logged by name only.
+SECRET_PATH_PARAMETERS = frozenset({"token"})
+
+
+def loggable_path(scope: Scope) -> str:
+    """The request's path with every credential in it replaced by its parameter's name
+    (``/api/v1/reviews/{token}``), for logs."""
+    path: str = scope["path"]
+    params = scope.get("path_params") or {}
+    secrets = {str(params[name]): name for name in SECRET_PATH_PARAMETERS & params.keys()}
+    if not secrets:
+        return path
+    return "/".join(
+        "{" + secrets[part] + "}" if part in secrets else part for part in path.split("/")
+    )
+
 
 class RequestContext:
     def __init__(self, app: ASGIApp) -> None:
@@ -24,7 +40,8 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else new_id().hex
+        usable = incoming.isascii() and incoming.isprintable() and incoming.strip()
+        request_id = incoming[:64] if usable else new_id().hex
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
@@ -57,7 +74,7 @@ class RequestContext:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -47,9 +47,32 @@ def document_text(app: FastAPI) -> str:
     return json.dumps(app.openapi(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# Answers any route may give, declared once here rather than on every route
+# (docs/limits.md): an unreadable body, a body over its limit, and a client throttled
+# for failed logins.
+_UNREADABLE = "INVALID_BODY: the body cannot be read (not UTF-8, or nested too deep)."
+_TOO_LARGE = "PAYLOAD_TOO_LARGE: the request body is larger than the configured limit."
+_THROTTLED = (
+    "TOO_MANY_AUTH_FAILURES: too many failed authentications from this client or with "
+    "this key; wait Retry-After."
+)
+
+
+def _declare_limits(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        responses.setdefault("400", {"description": _UNREADABLE})
+        responses.setdefault("413", {"description": _TOO_LARGE})
+    if operation.get("security"):
+        found = responses.setdefault("429", {"description": _THROTTLED})
+        if found["description"] != _THROTTLED:
+            found["description"] += " " + _THROTTLED
+
+
 def _declare_problems(schema: dict[str, Any]) -> None:
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
+            _declare_limits(operation)
             for status, response in operation.get("responses", {}).items():
                 if _is_problem(status, response):
                     response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.auth.exceptions import ReadOnlyCaller
+from backend.auth import failures
+from backend.auth.exceptions import ReadOnlyCaller, TooManyAuthFailures
+from backend.auth.failures import Attempt, client_subject, credential_subject
 from backend.auth.models import Role
 from backend.auth.service import Caller, authenticate
-from backend.errors import NotAuthenticated
+from backend.errors import AppError, NotAuthenticated
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer opsapi_…`")
 
@@ -50,16 +52,38 @@ def unknown_key() -> NotAuthenticated:
     )
 
 
+def attempt_of(request: Request, kind: str, credential: str) -> Attempt:
+    """The request's authentication attempt: its client (the socket peer, or the address
+    a trusted proxy forwarded: ``forwarded_allow_ips``) and the credential it presents."""
+    settings = request.app.state.settings.auth
+    return Attempt(
+        client=client_subject(request.client.host if request.client else None),
+        credential=credential_subject(kind, credential),
+        max_failures=settings.max_failures,
+        window_seconds=settings.failure_window_seconds,
+    )
+
+
+async def refuse_credential(request: Request, attempt: Attempt, error: AppError) -> NoReturn:
+    """Count a failed authentication and raise ``error`` (401, 404), or 429 when the
+    client or the credential has used up its failures."""
+    retry_after = await failures.record_failure(request.app.state.engine, attempt)
+    if retry_after is not None:
+        raise TooManyAuthFailures(retry_after)
+    raise error
+
+
 async def authenticate_key(request: Request, key: str) -> Caller:
-    """The caller behind a key, recording its use; 401 for an unknown or revoked key.
-    Authentication is its own short transaction, so the key's row is never locked and
-    no connection is held for the rest of the request (a long-poll of a minute must not
-    stall the key's other requests)."""
+    """The caller behind a key, recording its use; 401 for an unknown or revoked key,
+    429 after too many failures. Authentication is its own short transaction, so the
+    key's row is never locked and no connection is held for the rest of the request (a
+    long-poll of a minute must not stall the key's other requests)."""
+    attempt = attempt_of(request, "key", key)
     async with request.app.state.sessionmaker() as session:
-        caller = await authenticate(session, key)
+        caller = await authenticate(session, key, attempt)
         await session.commit()
     if caller is None:
-        raise unknown_key()
+        await refuse_credential(request, attempt, unknown_key())
     return caller
 
 

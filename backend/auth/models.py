@@ -55,3 +55,16 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class AuthFailure(Base):
+    """Failed authentications of one subject (a client IP, or a presented API key or
+    reviewer token by its hash) in the current window; written only when one fails."""
+
+    __tablename__ = "auth_failures"
+
+    # "ip:203.0.113.7", "ip:2001:db8:1:2::/64", "key:<sha256>", "token:<sha256>".
+    subject: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int]
+    # Serves the pruning of rows whose window has passed.
+    window_started_at: Mapped[datetime] = mapped_column(index=True)

@@ -13,6 +13,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.exceptions import KeyNotFound, TenantExists, TenantNotFound
+from backend.auth.failures import BLOCKED, Attempt
 from backend.auth.models import ApiKey, Principal, Role, Tenant
 
 KEY_PREFIX = "opsapi_"
@@ -146,24 +147,31 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> uuid.UUID:
 
 
 # The caller behind an unrevoked key and whether its last use is older than
-# LAST_USED_GRANULARITY_SECONDS; parameters from caller_by_key_params. Endpoints that
-# fold authentication into their own statement use it as a CTE.
-CALLER_BY_KEY = """
+# LAST_USED_GRANULARITY_SECONDS; none while the client or the key is blocked for too
+# many failed authentications (backend.auth.failures). Parameters from
+# caller_by_key_params. Endpoints that fold authentication into their own statement
+# use it as a CTE.
+CALLER_BY_KEY = f"""
     SELECT k.id, k.principal_id, p.tenant_id, p.role,
            k.last_used_at IS NULL
            OR k.last_used_at < now() - make_interval(secs => :granularity) AS stale
     FROM api_keys k JOIN principals p ON p.id = k.principal_id
-    WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL
+    WHERE k.key_hash = :key_hash AND k.revoked_at IS NULL AND NOT {BLOCKED}
 """
 
 
-def caller_by_key_params(key: str) -> dict[str, Any]:
-    return {"key_hash": hash_key(key), "granularity": LAST_USED_GRANULARITY_SECONDS}
+def caller_by_key_params(key: str, attempt: Attempt) -> dict[str, Any]:
+    return {
+        "key_hash": hash_key(key),
+        "granularity": LAST_USED_GRANULARITY_SECONDS,
+        **attempt.params(),
+    }
 
 
-async def authenticate(session: AsyncSession, key: str) -> Caller | None:
-    """The caller a key belongs to, or None for an unknown or revoked key."""
-    row = (await session.execute(text(CALLER_BY_KEY), caller_by_key_params(key))).first()
+async def authenticate(session: AsyncSession, key: str, attempt: Attempt) -> Caller | None:
+    """The caller a key belongs to, or None for an unknown or revoked key (or while the
+    attempt is blocked)."""
+    row = (await session.execute(text(CALLER_BY_KEY), caller_by_key_params(key, attempt))).first()
     if row is None:
         return None
     if row.stale:

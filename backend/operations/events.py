@@ -99,7 +99,8 @@ def resume_position(last_event_id: str | None, after: int | None) -> int | None:
     wins over the URL's ``after``), else ``after``; None for a stream from the start."""
     if last_event_id is not None and last_event_id.strip():
         value = last_event_id.strip()
-        if not value.isdigit() or len(value) > 10:
+        # isascii: "²".isdigit() is true, and a header may carry it (latin-1).
+        if not (value.isascii() and value.isdigit()) or len(value) > 10:
             raise InvalidLastEventId()
         return int(value)
     return after

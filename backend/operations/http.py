@@ -15,7 +15,7 @@ from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from backend.operations.schemas import OperationLinks, OperationOut
 
-_WAIT_PREFERENCE = re.compile(r"^\s*wait\s*=\s*\"?(\d{1,9})\"?\s*$", re.IGNORECASE)
+_WAIT_PREFERENCE = re.compile(r"^\s*wait\s*=\s*\"?(\d+)\"?\s*$", re.IGNORECASE | re.ASCII)
 
 
 def operation_url(request: Request, op: Operation) -> str:
@@ -124,7 +124,9 @@ def preferred_wait(request: Request) -> float | None:
         match = _WAIT_PREFERENCE.match(preference.split(";", 1)[0])
         if match:
             cap: float = request.app.state.settings.operations.max_wait_seconds
-            return min(float(match.group(1)), cap)
+            # Any number of digits is a wait, capped; a long one is not converted at all.
+            digits = match.group(1)
+            return cap if len(digits) > 9 else min(float(digits), cap)
     return None
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backend.auth import failures
 from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
@@ -69,6 +70,7 @@ class Worker:
         self._ws = settings.worker
         self._retention = settings.operations.retention_seconds
         self._prune_batch = settings.operations.prune_batch_size
+        self._auth_window = settings.auth.failure_window_seconds
         self._concurrency = concurrency or self._ws.concurrency
         self._queues = list(queues or self._ws.queues)
         self._kinds = list(kinds) if kinds else registry.names()
@@ -403,6 +405,14 @@ class Worker:
                 break
         # Webhook scheduling, pruning of idempotency keys and delivery logs.
         await delivery.maintain(self._engine, self._registry, batch_size=self._prune_batch)
+        # Counters of failed authentications whose window has passed.
+        while (
+            await failures.prune(
+                self._engine, window_seconds=self._auth_window, limit=self._prune_batch
+            )
+            == self._prune_batch
+        ):
+            pass
 
     # -- shutdown -----------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from backend.features.documents.schemas import (
     GeneratedBy,
 )
 from backend.features.documents.storage import DocumentStorage, LocalStorage
-from backend.features.documents.upload import check_length, receive
+from backend.features.documents.upload import receive
 from backend.ids import new_id
 from backend.operations.http import accepted, accepted_responses, operation_url, to_schema
 from backend.operations.idempotency import remember
@@ -189,13 +189,11 @@ async def upload_document(
     db: DbSession,
     caller: WritingCaller,
     content_type: Annotated[str | None, Header(include_in_schema=False)] = None,
-    content_length: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     """Stores the file and answers 202 at once with the document and its
     `document.extract` operation; text extraction, then metadata, run in the
     background. Follow the document's `/events` stream, or poll the document."""
     settings = request.app.state.settings.documents
-    check_length(content_length, settings.max_upload_bytes)
     storage = storage_of(request)
     received = await receive(
         request.stream(), content_type, storage, max_bytes=settings.max_upload_bytes

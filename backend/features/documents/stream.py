@@ -56,7 +56,7 @@ def parse_position(last_event_id: str | None) -> Position | None:
     try:
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != END):
             raise ValueError(last_event_id)
-        if not parts[1].isdigit() or len(parts[1]) > 10:
+        if not (parts[1].isascii() and parts[1].isdigit()) or len(parts[1]) > 10:
             raise ValueError(last_event_id)
         return Position(uuid.UUID(parts[0]), int(parts[1]), ended=len(parts) == 3)
     except ValueError:

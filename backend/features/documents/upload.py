@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import hashlib
+import unicodedata
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from backend.features.documents.exceptions import (
     UploadTooLarge,
 )
 from backend.features.documents.storage import DocumentStorage, StagedFile
+from backend.request_limits import RouteLimit
 
 FIELD = b"file"
 # File bytes hashed and written at once.
@@ -195,11 +197,12 @@ def boundary_of(content_type: str | None) -> bytes:
     return boundary
 
 
-def check_length(content_length: str | None, max_bytes: int) -> None:
-    """Refuse a body announced larger than any accepted upload, before reading it."""
-    announced = int(content_length) if content_length and content_length.isdigit() else 0
-    if announced > max_bytes + FRAMING_BYTES:
-        raise UploadTooLarge(max_bytes)
+def upload_limit(max_bytes: int) -> RouteLimit:
+    """The body limit of the upload endpoint (backend.request_limits): the file's own limit
+    plus room for the multipart framing, refused as UPLOAD_TOO_LARGE. It is checked on
+    Content-Length before anything is staged, and on the bytes as they arrive, so a part
+    other than ``file`` cannot stream on without end either."""
+    return RouteLimit(max_bytes + FRAMING_BYTES, lambda: UploadTooLarge(max_bytes))
 
 
 async def receive(
@@ -275,7 +278,7 @@ async def receive(
         raise
     return ReceivedFile(
         staged=sink.staged,
-        filename=_clean_filename(part.filename, media_type),
+        filename=clean_filename(part.filename, media_type),
         media_type=media_type,
         size=size,
         sha256=sink.digest.hexdigest(),
@@ -312,8 +315,24 @@ _DEFAULT_NAMES = {
 }
 
 
-def _clean_filename(raw: str, media_type: str) -> str:
-    """The client's file name without any folder part or control characters."""
-    name = raw.rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable()).strip()[:255]
+# Longest name kept, in characters (documents.filename is a varchar(255)).
+MAX_NAME_CHARS = 255
+# Characters of an extension kept when a long name is shortened.
+MAX_SUFFIX_CHARS = 16
+
+
+def clean_filename(raw: str, media_type: str) -> str:
+    """The client's file name as shown and offered for download: its last path
+    component only (after folding look-alike slashes and dots: fullwidth, etc.), without
+    control, format (bidirectional overrides, zero-width) or separator characters, and
+    not one of ``.``/``..``; shortened keeping its extension. The name is never a path
+    on disk: files are stored under ids (service.storage_key)."""
+    name = unicodedata.normalize("NFKC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip(" .")
+    if len(name) > MAX_NAME_CHARS:
+        stem, dot, suffix = name.rpartition(".")
+        if dot and stem and len(suffix) <= MAX_SUFFIX_CHARS:
+            name = stem[: MAX_NAME_CHARS - len(suffix) - 1].rstrip(" .") + "." + suffix
+        else:
+            name = name[:MAX_NAME_CHARS].rstrip(" .")
     return name or _DEFAULT_NAMES[media_type]

@@ -13,9 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from backend.auth.dependencies import (
     DbSession,
+    attempt_of,
     authenticate_key,
     bearer,
     presented_key,
+    refuse_credential,
     unknown_key,
 )
 from backend.auth.exceptions import ReadOnlyCaller
@@ -97,9 +99,10 @@ async def get_person_report(
         # An unknown key is told so before anything about the request, as everywhere.
         await authenticate_key(request, api_key)
         raise
-    found = await service.find_report(state.engine, api_key, person_id, wanted)
+    attempt = attempt_of(request, "key", api_key)
+    found = await service.find_report(state.engine, api_key, attempt, person_id, wanted)
     if found is None:
-        raise unknown_key()
+        await refuse_credential(request, attempt, unknown_key())
     if found.key_stale:
         await authenticate_key(request, api_key)
     caller, cached = found.caller, found.cached

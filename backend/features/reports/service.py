@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from backend.auth.failures import Attempt
 from backend.auth.models import Role
 from backend.auth.service import CALLER_BY_KEY, Caller, caller_by_key_params
 from backend.features.reports.exceptions import PersonNotVisible
@@ -101,11 +102,11 @@ class Found:
 
 
 async def find_report(
-    engine: AsyncEngine, api_key: str, person_id: uuid.UUID, period: Period
+    engine: AsyncEngine, api_key: str, attempt: Attempt, person_id: uuid.UUID, period: Period
 ) -> Found | None:
-    """The caller behind ``api_key`` (None for an unknown or revoked key) and the stored
-    report on the person, if the caller may see them (``may_read``); anyone else's is
-    not found.
+    """The caller behind ``api_key`` (None for an unknown or revoked key, or while the
+    attempt is blocked for too many failed authentications) and the stored report on the
+    person, if the caller may see them (``may_read``); anyone else's is not found.
 
     One statement on a connection in autocommit: it authenticates and reads the report
     at once, and a single read needs no transaction, so the hottest path of reports
@@ -113,16 +114,20 @@ async def find_report(
     """
     async with engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await _lookup(conn, api_key, person_id, period)
+        return await _lookup(conn, api_key, attempt, person_id, period)
 
 
 async def _lookup(
-    conn: AsyncConnection, api_key: str, person_id: uuid.UUID, period: Period
+    conn: AsyncConnection, api_key: str, attempt: Attempt, person_id: uuid.UUID, period: Period
 ) -> Found | None:
     row = (
         await conn.execute(
             _LOOKUP,
-            {**caller_by_key_params(api_key), "period": period.key, "person_id": person_id},
+            {
+                **caller_by_key_params(api_key, attempt),
+                "period": period.key,
+                "person_id": person_id,
+            },
         )
     ).first()
     if row is None:

@@ -3,15 +3,19 @@ No API key: the unguessable token in the path is the only credential."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
-from backend.auth.dependencies import DbSession
+from backend.auth import failures
+from backend.auth.dependencies import DbSession, attempt_of, refuse_credential
+from backend.auth.exceptions import TooManyAuthFailures
 from backend.errors import problem_responses
 from backend.features.reviews import invitations
+from backend.features.reviews.exceptions import InvitationNotFound
 from backend.features.reviews.models import Relationship
 from backend.features.reviews.schemas import (
     InvitationOut,
@@ -26,12 +30,31 @@ router = APIRouter(prefix="/reviews", tags=["reviews"])
 # OpenAPI: these routes take no credentials.
 PUBLIC: dict[str, Any] = {"security": []}
 
-Token = Annotated[
+TokenInPath = Annotated[
     str, Path(min_length=1, max_length=200, description="The token of the invitation link.")
 ]
 
-_TOKEN_ERRORS = problem_responses(404, 410, 422)
+
+async def _guarded_token(request: Request, token: TokenInPath) -> AsyncIterator[str]:
+    """The path's token, once the client is not blocked for guessing tokens; a wrong
+    token counts as a failed authentication (backend.auth.failures), like a wrong key."""
+    attempt = attempt_of(request, "token", token)
+    retry_after = await failures.blocked_for(request.app.state.engine, attempt)
+    if retry_after is not None:
+        raise TooManyAuthFailures(retry_after)
+    try:
+        yield token
+    except InvitationNotFound as exc:
+        await refuse_credential(request, attempt, exc)
+
+
+Token = Annotated[str, Depends(_guarded_token, scope="function")]
+
+_TOKEN_ERRORS = problem_responses(404, 410, 422, 429)
 _TOKEN_ERRORS[404]["description"] = "INVITATION_NOT_FOUND: no invitation has this token."
+_TOKEN_ERRORS[429]["description"] = (
+    "TOO_MANY_AUTH_FAILURES: too many wrong links from this client; wait Retry-After."
+)
 _TOKEN_ERRORS[410]["description"] = (
     "INVITATION_REVOKED: the link was withdrawn; INVITATION_EXPIRED: the cycle has closed."
 )
