@@ -149,17 +149,39 @@ _HTTP_CODES = {
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's only 400: a body that does not parse as its content type
+        # (bytes that are not UTF-8 JSON). Every route documents 422 for bad input.
+        return problem_response(
+            request,
+            status=422,
+            code="VALIDATION_ERROR",
+            title="Invalid request",
+            detail="The request is not valid: see errors for each field.",
+            extra={"errors": [{"loc": ["body"], "msg": str(exc.detail), "type": "body_invalid"}]},
+        )
     code, title, detail = _HTTP_CODES.get(
         exc.status_code, ("HTTP_ERROR", "HTTP error", str(exc.detail))
     )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_methods_of_path(request))
     return problem_response(
-        request,
-        status=exc.status_code,
-        code=code,
-        title=title,
-        detail=detail,
-        headers=dict(exc.headers or {}),
+        request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers
     )
+
+
+def _methods_of_path(request: Request) -> list[str]:
+    """Every method some route serves at this URL (each route serves one), for a 405's
+    ``Allow`` header: Starlette names only the first matching route's."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:

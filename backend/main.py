@@ -132,3 +132,10 @@ def create_app(
     app.include_router(api)
     app.include_router(health_router)
     return app
+
+
+def documented_app() -> FastAPI:
+    """The app as ``docs/openapi.json`` describes it: the product's operation kinds
+    (which type each kind's result), none of a deployment's handler modules."""
+    settings = get_settings().model_copy(update={"handler_modules": []})
+    return create_app(settings, registry=build_registry(settings), configure_logs=False)

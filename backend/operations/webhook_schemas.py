@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 
 class WebhookEventType(enum.StrEnum):
@@ -38,7 +38,7 @@ class WebhookEndpointUpdate(BaseModel):
     )
     event_types: list[WebhookEventType] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="`true` turns deliveries back on for an endpoint disabled after a 410 Gone "
         "(and clears `disabled_reason`); `false` pauses them.",
