@@ -112,7 +112,7 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
-    install_openapi(app)
+    install_openapi(app, registry)
     install_error_handlers(app)
     install_idempotency(app)
     app.add_middleware(RequestContext)

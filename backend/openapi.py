@@ -3,14 +3,19 @@ stable rendering committed as ``docs/openapi.json``."""
 
 from __future__ import annotations
 
+import copy
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from backend.errors import PROBLEM_JSON, FieldError, Problem
+
+if TYPE_CHECKING:
+    from backend.operations.registry import Registry
 
 PROBLEM_REF = "#/components/schemas/Problem"
 # FastAPI documents its own validation answer; ours is a Problem with ``errors``.
@@ -22,8 +27,9 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Serve the document with every error answer declared as problem+json."""
+def install_openapi(app: FastAPI, registry: Registry | None = None) -> None:
+    """Serve the document with every error answer declared as problem+json and, given
+    the registry, the Operation typed per kind (see ``type_operation_results``)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -36,6 +42,8 @@ def install_openapi(app: FastAPI) -> None:
                 servers=app.servers,
             )
             _declare_problems(schema)
+            if registry is not None:
+                type_operation_results(schema, registry)
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -76,3 +84,62 @@ def _is_problem(status: str, response: dict[str, Any]) -> bool:
         for media in response.get("content", {}).values()
     }
     return not refs or bool(refs & {"Problem", *_FASTAPI_VALIDATION_SCHEMAS})
+
+
+OPERATION_SCHEMA = "OperationOut"
+
+
+def type_operation_results(schema: dict[str, Any], registry: Registry) -> None:
+    """Make the Operation a union discriminated on ``kind``, one variant per registered
+    kind whose ``result`` is that kind's result type (any JSON for a kind that declares
+    none), so a generated client reads a typed result. Every answer that refers to the
+    Operation (reads, lists, 202s, nested operations) gets the union."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    base = schemas.get(OPERATION_SCHEMA)
+    kinds = sorted(registry, key=lambda kind: kind.name)
+    if base is None or not kinds:
+        return
+    mapping: dict[str, str] = {}
+    for kind in kinds:
+        name = _variant_name(kind.name)
+        variant = copy.deepcopy(base)
+        variant["title"] = name
+        variant["description"] = f"An operation of kind `{kind.name}`."
+        properties = variant["properties"]
+        properties["kind"] = {"type": "string", "const": kind.name, "title": "Kind"}
+        properties["result"] = {
+            "description": properties["result"].get("description", "The result."),
+            "title": "Result",
+        }
+        if kind.result is not None:
+            reference = _component(schemas, kind.result)
+            properties["result"]["anyOf"] = [{"$ref": reference}, {"type": "null"}]
+        schemas[name] = variant
+        mapping[kind.name] = f"#/components/schemas/{name}"
+    schemas[OPERATION_SCHEMA] = {
+        "title": OPERATION_SCHEMA,
+        "description": "An operation; `kind` tells which variant, and so the type of `result`.",
+        "oneOf": [{"$ref": reference} for reference in mapping.values()],
+        "discriminator": {"propertyName": "kind", "mapping": mapping},
+    }
+
+
+def _variant_name(kind: str) -> str:
+    """``interview.feedback`` → ``InterviewFeedbackOperation``."""
+    words = kind.replace("_", ".").split(".")
+    return "".join(word.capitalize() for word in words) + "Operation"
+
+
+def _component(schemas: dict[str, Any], model: type[BaseModel]) -> str:
+    """Register ``model``'s answer schema (and the models it uses) among the components;
+    its reference. A name already taken by a different schema gets a ``Result`` suffix."""
+    rendered = model.model_json_schema(
+        mode="serialization", ref_template="#/components/schemas/{model}"
+    )
+    for name, definition in rendered.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    name = model.__name__
+    if schemas.get(name, rendered) != rendered:
+        name = f"{name}Result"
+    schemas[name] = rendered
+    return f"#/components/schemas/{name}"
