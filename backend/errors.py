@@ -171,17 +171,23 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _methods_of_path(request: Request) -> list[str]:
-    """Every method some route serves at this URL (each route serves one), for a 405's
-    ``Allow`` header: Starlette names only the first matching route's."""
+    """Every method some route serves at this URL, for a 405's ``Allow`` header
+    (Starlette names only the first matching route's): each method is tried against
+    the app's routes as the router itself would."""
     from starlette.routing import Match
 
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
 
 
 async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
@@ -214,7 +220,10 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         return exc.orig is not None and _is_database_unavailable(exc.orig)
-    if isinstance(exc, OSError | asyncpg.exceptions.CannotConnectNowError):
+    # "too many clients" (53300) is the server refusing a connection too: retry later.
+    if isinstance(
+        exc, OSError | asyncpg.exceptions.CannotConnectNowError | asyncpg.TooManyConnectionsError
+    ):
         return True
     cause = exc.__cause__
     return cause is not None and _is_database_unavailable(cause)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from backend.errors import PROBLEM_JSON, FieldError, Problem
+from backend.problem_codes import codes_by_status
 
 if TYPE_CHECKING:
     from backend.operations.registry import Registry
@@ -27,9 +29,24 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def install_openapi(app: FastAPI, registry: Registry | None = None) -> None:
-    """Serve the document with every error answer declared as problem+json and, given
-    the registry, the Operation typed per kind (see ``type_operation_results``)."""
+def endpoints_by_name(routers: Iterable[APIRouter]) -> dict[str, Callable[..., Any]]:
+    """Each route's endpoint function by its operation id."""
+    return {
+        operation_id(route): route.endpoint
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    }
+
+
+def install_openapi(
+    app: FastAPI,
+    registry: Registry | None = None,
+    endpoints: dict[str, Callable[..., Any]] | None = None,
+) -> None:
+    """Serve the document with every error answer declared as problem+json naming its
+    codes (given the endpoints) and, given the registry, the Operation typed per kind
+    (see ``type_operation_results``)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -42,6 +59,8 @@ def install_openapi(app: FastAPI, registry: Registry | None = None) -> None:
                 servers=app.servers,
             )
             _declare_problems(schema)
+            if endpoints is not None:
+                _name_problem_codes(schema, endpoints)
             if registry is not None:
                 type_operation_results(schema, registry)
             app.openapi_schema = schema
@@ -72,6 +91,31 @@ def _declare_problems(schema: dict[str, Any]) -> None:
                 ref_template="#/components/schemas/{model}"
             )
             schemas[model.__name__].pop("$defs", None)
+
+
+def _name_problem_codes(schema: dict[str, Any], endpoints: dict[str, Callable[..., Any]]) -> None:
+    """List in each error answer the problem codes it can carry (``x-problem-codes``
+    and its description), from the errors its route can reach (backend.problem_codes)."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            endpoint = endpoints.get(operation.get("operationId", ""))
+            if endpoint is None:
+                continue
+            responses = operation.get("responses", {})
+            idempotent = any(
+                parameter.get("name", "").lower() == "idempotency-key"
+                for parameter in operation.get("parameters", [])
+            )
+            statuses = [
+                int(status)
+                for status, response in responses.items()
+                if status.isdigit() and PROBLEM_JSON in response.get("content", {})
+            ]
+            for status, codes in codes_by_status(endpoint, statuses, idempotent).items():
+                response = responses[str(status)]
+                response["x-problem-codes"] = codes
+                named = ", ".join(f"`{code}`" for code in codes)
+                response["description"] = f"{response.get('description', '')} Codes: {named}."
 
 
 def _is_problem(status: str, response: dict[str, Any]) -> bool:

@@ -57,7 +57,9 @@ def acknowledged(path: Path) -> set[str]:
     return {line for line in lines if line}
 
 
-def _responses(where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema) -> Iterator[BreakingChange]:
+def _responses(
+    where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema
+) -> Iterator[BreakingChange]:
     new_responses = new_op.get("responses", {})
     for status, old_response in old_op.get("responses", {}).items():
         new_response = new_responses.get(status)
@@ -114,11 +116,19 @@ def _answer_fields(
     old_items, new_items = old_schema.get("items"), new_schema.get("items")
     if isinstance(old_items, dict) and isinstance(new_items, dict):
         yield from _answer_fields(
-            where, f"{prefix}[]", old.resolve(old_items), new.resolve(new_items), old, new, depth + 1
+            where,
+            f"{prefix}[]",
+            old.resolve(old_items),
+            new.resolve(new_items),
+            old,
+            new,
+            depth + 1,
         )
 
 
-def _parameters(where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema) -> Iterator[BreakingChange]:
+def _parameters(
+    where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema
+) -> Iterator[BreakingChange]:
     old_resolver, new_resolver = _Resolver(old), _Resolver(new)
     old_params = {
         (p["in"], p["name"]): p for p in map(old_resolver.resolve, old_op.get("parameters", []))
@@ -141,7 +151,9 @@ def _parameters(where: str, old: Schema, old_op: Schema, new: Schema, new_op: Sc
             )
 
 
-def _request_body(where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema) -> Iterator[BreakingChange]:
+def _request_body(
+    where: str, old: Schema, old_op: Schema, new: Schema, new_op: Schema
+) -> Iterator[BreakingChange]:
     old_body, new_body = old_op.get("requestBody"), new_op.get("requestBody")
     if new_body is None:
         return
@@ -230,13 +242,19 @@ class _Resolver:
         return schema
 
 
-def _variants(resolver: _Resolver, schema: Schema) -> list[Schema]:
-    """The alternatives of a union (``null`` left out), else the schema itself."""
+def _variants(resolver: _Resolver, schema: Schema, depth: int = 0) -> list[Schema]:
+    """The alternatives of a union, nested unions flattened (``null`` left out), else
+    the schema itself."""
     options = schema.get("oneOf") or schema.get("anyOf")
-    if not options:
+    if not options or depth > MAX_DEPTH:
         return [schema]
-    resolved = [resolver.resolve(option) for option in options]
-    return [option for option in resolved if option.get("type") != "null"] or [schema]
+    flat = [
+        variant
+        for option in options
+        for variant in _variants(resolver, resolver.resolve(option), depth + 1)
+        if variant.get("type") != "null"
+    ]
+    return flat or [schema]
 
 
 def _properties(resolver: _Resolver, schema: Schema) -> dict[str, Schema]:

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class WebhookEventType(enum.StrEnum):
@@ -16,6 +16,18 @@ class WebhookEventType(enum.StrEnum):
 
 
 class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example.com/opsapi",
+                    "event_types": ["operation.completed", "operation.failed"],
+                    "description": "Order service",
+                }
+            ]
+        }
+    )
+
     url: str = Field(
         max_length=2000,
         examples=["https://hooks.example.com/opsapi"],
@@ -32,6 +44,10 @@ class WebhookEndpointCreate(BaseModel):
 
 class WebhookEndpointUpdate(BaseModel):
     """The fields to change; omitted fields keep their value."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"url": "https://hooks.example.com/v2", "enabled": True}]}
+    )
 
     url: str | None = Field(
         default=None, max_length=2000, examples=["https://hooks.example.com/v2"]

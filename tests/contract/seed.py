@@ -93,9 +93,7 @@ async def seed(client: httpx.AsyncClient, admin: ApiCaller, member: ApiCaller) -
         f"/api/v1/sessions/{session['id']}/complete", headers=admin.headers
     )
     assert completed.status_code == 200, completed.text
-    feedback = await _accepted(
-        client, admin, f"/api/v1/sessions/{session['id']}/generate-feedback"
-    )
+    feedback = await _accepted(client, admin, f"/api/v1/sessions/{session['id']}/generate-feedback")
     rows.add("operation_id", feedback["id"])
     await wait_done(client, admin, feedback["id"])
 
