@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from backend.auth import service as auth
+from backend.auth.exceptions import TenantNotFound
 from backend.auth.models import Role
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
@@ -53,7 +54,7 @@ async def _caller(database_url: str, tenant: str, role: Role) -> ApiCaller:
         async with create_sessionmaker(engine)() as session:
             try:
                 found = await auth.get_tenant_by_name(session, tenant)
-            except auth.TenantNotFound:
+            except TenantNotFound:
                 found = await auth.create_tenant(session, tenant)
             issued = await auth.create_key(session, found, role=role)
             await session.commit()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any
 
 import schemathesis
 from schemathesis import Case, CheckContext, Response
@@ -45,7 +46,7 @@ CONFIG = schemathesis.Config.from_dict(
 schema = schemathesis.openapi.from_dict(documented_app().openapi(), config=CONFIG)
 
 
-def problem_json_with_code(ctx: CheckContext, response: Response, case: Case) -> bool | None:
+def problem_json_with_code(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
     """Every 4xx and 5xx answer is RFC 9457 problem+json carrying a stable ``code``."""
     if response.status_code < 400:
         return None
@@ -62,7 +63,7 @@ def problem_json_with_code(ctx: CheckContext, response: Response, case: Case) ->
 
 @schema.parametrize()
 def test_every_operation_honours_its_documented_contract(
-    case: Case, contract_api: ContractApi
+    case: Case[Any], contract_api: ContractApi
 ) -> None:
     point_at_real_rows(case, contract_api.rows)
     case.call_and_validate(
@@ -72,7 +73,7 @@ def test_every_operation_honours_its_documented_contract(
     )
 
 
-def point_at_real_rows(case: Case, rows: SeededRows) -> None:
+def point_at_real_rows(case: Case[Any], rows: SeededRows) -> None:
     """Point about half of the generated path values at real rows, chosen by a checksum
     of the value so a seeded run makes the same choices. Only values the schema allows
     are swapped, so a case meant to be invalid stays invalid."""
