@@ -131,6 +131,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
+    return _validation_problem(request, errors)
+
+
+def _validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONResponse:
     return problem_response(
         request,
         status=422,
@@ -152,13 +156,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400:
         # The framework's only 400: a body that does not parse as its content type
         # (bytes that are not UTF-8 JSON). Every route documents 422 for bad input.
-        return problem_response(
-            request,
-            status=422,
-            code="VALIDATION_ERROR",
-            title="Invalid request",
-            detail="The request is not valid: see errors for each field.",
-            extra={"errors": [{"loc": ["body"], "msg": str(exc.detail), "type": "body_invalid"}]},
+        return _validation_problem(
+            request, [{"loc": ["body"], "msg": str(exc.detail), "type": "body_invalid"}]
         )
     code, title, detail = _HTTP_CODES.get(
         exc.status_code, ("HTTP_ERROR", "HTTP error", str(exc.detail))

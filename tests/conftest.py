@@ -122,17 +122,23 @@ def make_caller(sessionmaker: async_sessionmaker[AsyncSession]) -> KeyFactory:
     """Create an API key; a new tenant unless ``tenant`` names an existing one."""
 
     async def make(tenant: str | None = None, role: Role = Role.member) -> ApiCaller:
-        async with sessionmaker() as session:
-            name = tenant or database.unique_name("tenant")
-            try:
-                found = await auth.get_tenant_by_name(session, name)
-            except TenantNotFound:
-                found = await auth.create_tenant(session, name)
-            issued = await auth.create_key(session, found, role=role)
-            await session.commit()
-        return ApiCaller(issued.key, issued.tenant_id, issued.principal_id, role)
+        return await issue_key(sessionmaker, tenant or database.unique_name("tenant"), role)
 
     return make
+
+
+async def issue_key(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant: str, role: Role
+) -> ApiCaller:
+    """A new API key of ``tenant`` (created if it does not exist yet)."""
+    async with sessionmaker() as session:
+        try:
+            found = await auth.get_tenant_by_name(session, tenant)
+        except TenantNotFound:
+            found = await auth.create_tenant(session, tenant)
+        issued = await auth.create_key(session, found, role=role)
+        await session.commit()
+    return ApiCaller(issued.key, issued.tenant_id, issued.principal_id, role)
 
 
 @pytest.fixture

@@ -10,13 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.auth import service as auth
-from backend.auth.exceptions import TenantNotFound
 from backend.auth.models import Role
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
 from tests import database
-from tests.conftest import ApiCaller
+from tests.conftest import ApiCaller, issue_key
 from tests.contract.seed import SeededRows, seed
 from tests.contract.server import contract_server
 
@@ -51,13 +49,6 @@ async def contract_api(
 async def _caller(database_url: str, tenant: str, role: Role) -> ApiCaller:
     engine = create_engine(database_url, Settings(database_url=database_url))
     try:
-        async with create_sessionmaker(engine)() as session:
-            try:
-                found = await auth.get_tenant_by_name(session, tenant)
-            except TenantNotFound:
-                found = await auth.create_tenant(session, tenant)
-            issued = await auth.create_key(session, found, role=role)
-            await session.commit()
+        return await issue_key(create_sessionmaker(engine), tenant, role)
     finally:
         await engine.dispose()
-    return ApiCaller(issued.key, issued.tenant_id, issued.principal_id, role)

@@ -6,15 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import httpx
 
-from tests.factories import PROJECT_ROOT, free_port, worker_env
+from tests.factories import PROJECT_ROOT, free_port, uvicorn_command, worker_env
 
 # Long-polls (/wait, Prefer: wait) and event streams are bounded by the server's own
 # caps, so every generated timeout ends within about a second.
@@ -44,18 +44,7 @@ def contract_server(database_url: str, storage: Path) -> Iterator[str]:
     )
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "backend.main:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            uvicorn_command(port),
             cwd=PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -75,7 +64,7 @@ def contract_server(database_url: str, storage: Path) -> Iterator[str]:
                 process.wait()
 
 
-def _until_healthy(process: subprocess.Popen[bytes], url: str, log: object) -> None:
+def _until_healthy(process: subprocess.Popen[bytes], url: str, log: IO[str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -84,7 +73,6 @@ def _until_healthy(process: subprocess.Popen[bytes], url: str, log: object) -> N
             if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
-    assert hasattr(log, "seek") and hasattr(log, "read")
     log.seek(0)
     raise AssertionError(f"API server did not start:\n{log.read()}")
 

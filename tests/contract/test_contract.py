@@ -3,7 +3,7 @@ generated input against a real API process: no 5xx, status codes, content types,
 headers and bodies as documented, and every error a problem+json with a ``code``.
 
 The run is bounded and reproducible: a fixed seed, derandomized generation and a
-fixed number of examples per operation (``OPSAPI_CONTRACT_EXAMPLES``, 5 by default;
+fixed number of examples per operation (``OPSAPI_CONTRACT_EXAMPLES``, 10 by default;
 ``make contract`` runs more). See docs/contract-testing.md.
 """
 
@@ -37,7 +37,7 @@ CONFIG = schemathesis.Config.from_dict(
             "positive_data_acceptance": {"enabled": False},
         },
         "generation": {
-            "max-examples": environment_examples(5),
+            "max-examples": environment_examples(10),
             "deterministic": True,
             "database": "none",
         },
