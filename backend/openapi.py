@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from backend.operations.registry import Registry
 
 PROBLEM_REF = "#/components/schemas/Problem"
+DATABASE_UNAVAILABLE = "The database cannot be reached right now; retry after `Retry-After`."
 # FastAPI documents its own validation answer; ours is a Problem with ``errors``.
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
@@ -75,9 +76,13 @@ def document_text(app: FastAPI) -> str:
 
 
 def _declare_problems(schema: dict[str, Any]) -> None:
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for operation in path_item.values():
-            for status, response in operation.get("responses", {}).items():
+            responses = operation.get("responses", {})
+            if path.startswith("/api/"):
+                # Any API route answers 503 while the database cannot be reached.
+                responses.setdefault("503", {"description": DATABASE_UNAVAILABLE})
+            for status, response in responses.items():
                 if _is_problem(status, response):
                     response["content"] = {PROBLEM_JSON: {"schema": {"$ref": PROBLEM_REF}}}
                     if status == "422":
