@@ -190,11 +190,23 @@ def _methods_of_path(request: Request) -> list[str]:
 
 
 async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
-    """500 for a fault on our side (503 when it is the database being unreachable).
+    """500 for a fault on our side (503 when it is the database being unreachable, 422
+    when the input holds text PostgreSQL refuses).
 
     The exception goes to the log under the request id; the client gets no detail of it.
     """
     request_id = request.scope.get("state", {}).get("request_id")
+    if _is_text_postgres_refuses(exc):
+        return _validation_problem(
+            request,
+            [
+                {
+                    "loc": ["request"],
+                    "msg": "Text may not contain the NUL character (\\u0000).",
+                    "type": "string_nul",
+                }
+            ],
+        )
     if _is_database_unavailable(exc):
         log.warning("database unavailable", extra={"request_id": request_id, "error": str(exc)})
         return await _database_unavailable(request)
@@ -207,6 +219,21 @@ async def unexpected_error_response(request: Request, exc: Exception) -> JSONRes
         detail="Something went wrong on our side. Retry later; if it persists, report it "
         "with the request_id.",
     )
+
+
+def _is_text_postgres_refuses(exc: BaseException) -> bool:
+    """A string PostgreSQL cannot store (a NUL character, in text or JSON): bad input,
+    found when the statement runs; the request's transaction is rolled back."""
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    refused = asyncpg.CharacterNotInRepertoireError | asyncpg.UntranslatableCharacterError
+    if isinstance(exc, refused):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        return _is_text_postgres_refuses(exc.orig)
+    cause = exc.__cause__
+    return cause is not None and _is_text_postgres_refuses(cause)
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:

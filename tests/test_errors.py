@@ -8,7 +8,10 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.features.interviews.models import InterviewSession
 from tests.conftest import ApiCaller
 
 PROBLEM = "application/problem+json"
@@ -98,6 +101,21 @@ async def test_too_many_database_clients_is_503_database_unavailable(
 
     assert_problem(response, 503, "DATABASE_UNAVAILABLE")
     assert "too many" not in response.text
+
+
+async def test_text_with_a_nul_character_is_a_422_and_creates_nothing(
+    client: httpx.AsyncClient,
+    caller: ApiCaller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    body = {"role": "Engineer", "seniority": "senior", "topic": "System\u0000design"}
+
+    response = await client.post("/api/v1/sessions", json=body, headers=caller.headers)
+
+    problem = assert_problem(response, 422, "VALIDATION_ERROR")
+    assert "NUL" in str(problem["errors"])
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(InterviewSession)) == 0
 
 
 async def test_a_malformed_uuid_is_422_listing_the_field(
