@@ -35,6 +35,8 @@ CONFIG = schemathesis.Config.from_dict(
             # a session not completed yet, an invitation revoked). Whatever the answer,
             # every other check still holds it to its documented status and shape.
             "positive_data_acceptance": {"enabled": False},
+            # Replaced by `no_server_fault` below, which lets one 5xx through.
+            "not_a_server_error": {"enabled": False},
         },
         "generation": {
             # The API ignores query parameters it does not know (cache busters and the
@@ -64,6 +66,23 @@ def problem_json_with_code(ctx: CheckContext, response: Response, case: Case[Any
     return True
 
 
+def no_server_fault(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
+    """No 5xx, except the documented 503 ``DATABASE_UNAVAILABLE`` (with Retry-After): the
+    API's correct answer while PostgreSQL refuses connections, which a test server
+    shared by several runs sometimes does. Any other 5xx is a fault."""
+    if response.status_code < 500:
+        return None
+    body = json.loads(response.content) if response.content else {}
+    unavailable = (
+        response.status_code == 503
+        and isinstance(body, dict)
+        and body.get("code") == "DATABASE_UNAVAILABLE"
+        and "retry-after" in {name.lower() for name in response.headers}
+    )
+    assert unavailable, f"server error {response.status_code}: {response.content[:300]!r}"
+    return True
+
+
 @schema.parametrize()
 def test_every_operation_honours_its_documented_contract(
     case: Case[Any], contract_api: ContractApi
@@ -74,7 +93,7 @@ def test_every_operation_honours_its_documented_contract(
     case.call_and_validate(
         base_url=contract_api.url,
         headers={} if negated else contract_api.admin.headers,
-        additional_checks=[problem_json_with_code],
+        additional_checks=[problem_json_with_code, no_server_fault],
     )
 
 
