@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run worker migrate test test-fast lint format types check openapi bench clean
+.PHONY: help install run worker migrate test test-fast contract lint format types check openapi bench clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ migrate: $(STAMP) ## Apply database migrations
 
 test: $(STAMP) ## Run the whole test suite against a real PostgreSQL
 	$(BIN)/pytest
+
+CONTRACT_EXAMPLES ?= 100
+contract: $(STAMP) ## Long contract run: schemathesis over every route (CONTRACT_EXAMPLES per route, default 100)
+	OPSAPI_CONTRACT_EXAMPLES=$(CONTRACT_EXAMPLES) $(BIN)/pytest -p no:cacheprovider --timeout=0 tests/contract
 
 lint: $(STAMP) ## ruff: lint and format check
 	$(BIN)/ruff check backend tests bench

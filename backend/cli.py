@@ -347,13 +347,12 @@ def openapi(
     ] = None,
 ) -> None:
     """Print the OpenAPI document as JSON; needs no database."""
-    from backend.main import create_app
+    from backend.main import documented_app
     from backend.openapi import document_text
-    from backend.operations.registry import Registry
 
-    # Routes, not registered kinds, make the document: an empty registry keeps it
-    # independent of the handler modules configured here.
-    document = document_text(create_app(Settings(), registry=Registry(), configure_logs=False))
+    # The product's kinds type the operations' results; the handler modules configured
+    # here do not change the document.
+    document = document_text(documented_app())
     if output is None:
         typer.echo(document, nl=False)
         return

@@ -131,6 +131,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
+    return _validation_problem(request, errors)
+
+
+def _validation_problem(request: Request, errors: list[dict[str, Any]]) -> JSONResponse:
     return problem_response(
         request,
         status=422,
@@ -157,21 +161,45 @@ _HTTP_CODES = {
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's only 400: a body that does not parse as its content type
+        # (bytes that are not UTF-8 JSON). Every route documents 422 for bad input.
+        return _validation_problem(
+            request, [{"loc": ["body"], "msg": str(exc.detail), "type": "body_invalid"}]
+        )
     code, title, detail = _HTTP_CODES.get(
         exc.status_code, ("HTTP_ERROR", "HTTP error", str(exc.detail))
     )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_methods_of_path(request))
     return problem_response(
-        request,
-        status=exc.status_code,
-        code=code,
-        title=title,
-        detail=detail,
-        headers=dict(exc.headers or {}),
+        request, status=exc.status_code, code=code, title=title, detail=detail, headers=headers
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _methods_of_path(request: Request) -> list[str]:
+    """Every method some route serves at this URL, for a 405's ``Allow`` header
+    (Starlette names only the first matching route's): each method is tried against
+    the app's routes as the router itself would."""
+    from starlette.routing import Match
+
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
 async def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
-    """500 for a fault on our side (503 when it is the database being unreachable).
+    """500 for a fault on our side (503 when it is the database being unreachable, 422
+    when the input holds text PostgreSQL refuses).
 
     The exception goes to the log under the request id; the client gets no detail of it.
     """
@@ -202,7 +230,10 @@ def _is_database_unavailable(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         return exc.orig is not None and _is_database_unavailable(exc.orig)
-    if isinstance(exc, OSError | asyncpg.exceptions.CannotConnectNowError):
+    # "too many clients" (53300) is the server refusing a connection too: retry later.
+    if isinstance(
+        exc, OSError | asyncpg.exceptions.CannotConnectNowError | asyncpg.TooManyConnectionsError
+    ):
         return True
     cause = exc.__cause__
     return cause is not None and _is_database_unavailable(cause)

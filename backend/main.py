@@ -26,7 +26,7 @@ from backend.health import router as health_router
 from backend.logs import configure_logging
 from backend.middleware import RequestContext
 from backend.migrate import head_revision
-from backend.openapi import install_openapi, operation_id
+from backend.openapi import endpoints_by_name, install_openapi, operation_id
 from backend.operations import batch_router, repository
 from backend.operations.events import SharedReads
 from backend.operations.events import router as events_router
@@ -118,7 +118,21 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
     )
-    install_openapi(app)
+    routers = [
+        operations_router,
+        batch_router.router,
+        events_router,
+        webhooks_router,
+        usage_router,
+        interviews_router,
+        people_router,
+        reports_router,
+        cycles_router,
+        invitations_router,
+        evaluations_router,
+        documents_router,
+    ]
+    install_openapi(app, registry, endpoints_by_name([*routers, health_router]))
     install_error_handlers(app)
     install_idempotency(app)
     app.add_middleware(
@@ -130,18 +144,15 @@ def create_app(
     # Added last, so outermost: every answer (a 413 included) carries X-Request-ID.
     app.add_middleware(RequestContext)
     api = APIRouter(prefix="/api/v1")
-    api.include_router(operations_router)
-    api.include_router(batch_router.router)
-    api.include_router(events_router)
-    api.include_router(webhooks_router)
-    api.include_router(usage_router)
-    api.include_router(interviews_router)
-    api.include_router(people_router)
-    api.include_router(reports_router)
-    api.include_router(cycles_router)
-    api.include_router(invitations_router)
-    api.include_router(evaluations_router)
-    api.include_router(documents_router)
+    for router in routers:
+        api.include_router(router)
     app.include_router(api)
     app.include_router(health_router)
     return app
+
+
+def documented_app() -> FastAPI:
+    """The app as ``docs/openapi.json`` describes it: the product's operation kinds
+    (which type each kind's result), none of a deployment's handler modules."""
+    settings = get_settings().model_copy(update={"handler_modules": []})
+    return create_app(settings, registry=build_registry(settings), configure_logs=False)

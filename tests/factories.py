@@ -325,14 +325,9 @@ def free_port() -> int:
         return port
 
 
-@contextlib.asynccontextmanager
-async def api_server(database_url: str, **env: str) -> AsyncIterator[ApiServer]:
-    """Serve the app with uvicorn on a free loopback port (test kinds, no worker)
-    until the block ends; ``env`` adds settings such as ``OPSAPI_EVENTS__PING_SECONDS``."""
-    port = free_port()
-    environment = worker_env(database_url)
-    environment.update({"OPSAPI_RUN_WORKER": "false", "OPSAPI_LOG_LEVEL": "WARNING", **env})
-    process = await asyncio.create_subprocess_exec(
+def uvicorn_command(port: int) -> list[str]:
+    """The command serving the app with uvicorn on a loopback ``port``."""
+    return [
         sys.executable,
         "-m",
         "uvicorn",
@@ -343,6 +338,18 @@ async def api_server(database_url: str, **env: str) -> AsyncIterator[ApiServer]:
         "--port",
         str(port),
         "--no-access-log",
+    ]
+
+
+@contextlib.asynccontextmanager
+async def api_server(database_url: str, **env: str) -> AsyncIterator[ApiServer]:
+    """Serve the app with uvicorn on a free loopback port (test kinds, no worker)
+    until the block ends; ``env`` adds settings such as ``OPSAPI_EVENTS__PING_SECONDS``."""
+    port = free_port()
+    environment = worker_env(database_url)
+    environment.update({"OPSAPI_RUN_WORKER": "false", "OPSAPI_LOG_LEVEL": "WARNING", **env})
+    process = await asyncio.create_subprocess_exec(
+        *uvicorn_command(port),
         cwd=PROJECT_ROOT,
         env=environment,
         stdin=asyncio.subprocess.DEVNULL,

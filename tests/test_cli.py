@@ -155,9 +155,7 @@ async def test_migrate_twice_is_harmless(empty_database: str) -> None:
 
 
 async def test_openapi_prints_the_apps_document_without_a_database(tmp_path: Path) -> None:
-    from backend.config import Settings
-    from backend.main import create_app
-    from backend.operations.registry import Registry
+    from backend.main import documented_app
 
     unreachable = "postgresql://postgres@127.0.0.1:9/nowhere"
     output = tmp_path / "openapi.json"
@@ -166,7 +164,7 @@ async def test_openapi_prints_the_apps_document_without_a_database(tmp_path: Pat
     printed = await opsapi(unreachable, "openapi")
 
     assert done.returncode == 0, done.stderr
-    expected = document_text(create_app(Settings(), registry=Registry(), configure_logs=False))
+    expected = document_text(documented_app())
     assert output.read_text(encoding="utf-8") == expected
     assert printed.stdout == expected
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.features.interviews.models import InterviewSession
 from tests.conftest import ApiCaller
 
 PROBLEM = "application/problem+json"
@@ -19,6 +23,11 @@ broken = APIRouter(prefix="/test-only")
 @broken.get("/boom")
 async def boom() -> None:
     raise RuntimeError(SECRET)
+
+
+@broken.get("/crowded")
+async def crowded() -> None:
+    raise asyncpg.TooManyConnectionsError("sorry, too many clients already")
 
 
 @pytest.fixture
@@ -57,6 +66,56 @@ async def test_a_wrong_method_is_405_problem_with_allow(
 
     assert_problem(response, 405, "METHOD_NOT_ALLOWED")
     assert "GET" in response.headers["Allow"]
+
+
+async def test_a_405_allows_every_method_served_at_the_url(
+    client: httpx.AsyncClient, caller: ApiCaller
+) -> None:
+    url = "/api/v1/operations/01936f0e-8f6b-7cc2-9b8e-2f4c1e7d5a10"
+
+    response = await client.put(url, headers=caller.headers)
+
+    assert_problem(response, 405, "METHOD_NOT_ALLOWED")
+    assert {"GET", "DELETE"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+async def test_a_body_that_is_not_utf8_json_is_a_422_validation_problem(
+    client: httpx.AsyncClient, caller: ApiCaller
+) -> None:
+    response = await client.post(
+        "/api/v1/webhook-endpoints",
+        content=b"e\xff\x04\xfe\xad",
+        headers={**caller.headers, "Content-Type": "application/json"},
+    )
+
+    body = assert_problem(response, 422, "VALIDATION_ERROR")
+    errors = body["errors"]
+    assert isinstance(errors, list) and len(errors) == 1
+    assert errors[0]["loc"] == ["body"] and errors[0]["type"] == "body_invalid"
+
+
+async def test_too_many_database_clients_is_503_database_unavailable(
+    tolerant_client: httpx.AsyncClient,
+) -> None:
+    response = await tolerant_client.get("/test-only/crowded")
+
+    assert_problem(response, 503, "DATABASE_UNAVAILABLE")
+    assert "too many" not in response.text
+
+
+async def test_text_with_a_nul_character_is_a_422_and_creates_nothing(
+    client: httpx.AsyncClient,
+    caller: ApiCaller,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    body = {"role": "Engineer", "seniority": "senior", "topic": "System\u0000design"}
+
+    response = await client.post("/api/v1/sessions", json=body, headers=caller.headers)
+
+    problem = assert_problem(response, 422, "INVALID_TEXT")
+    assert "NUL" in str(problem["detail"])
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(InterviewSession)) == 0
 
 
 async def test_a_malformed_uuid_is_422_listing_the_field(

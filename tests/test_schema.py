@@ -12,12 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.config import Settings
 from backend.db import Base
-from backend.main import create_app
+from backend.main import documented_app
 from backend.models import import_all_models
 from backend.openapi import document_text
-from backend.operations.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 OPENAPI_JSON = ROOT / "docs" / "openapi.json"
@@ -45,7 +43,7 @@ async def test_migrations_create_exactly_the_schema_the_models_describe(
 
 
 def _app() -> FastAPI:
-    return create_app(Settings(), registry=Registry(), configure_logs=False)
+    return documented_app()
 
 
 def test_docs_openapi_json_matches_the_app() -> None:

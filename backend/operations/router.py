@@ -25,6 +25,7 @@ from backend.operations.models import Operation
 from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
 from backend.operations.visibility import reader_of
+from backend.timestamps import IsoDateTime
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -110,11 +111,11 @@ async def list_operations(
     kind: Annotated[str | None, Query(max_length=100)] = None,
     target: Annotated[str | None, Query(max_length=2000)] = None,
     created_after: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="Only operations created after this time (ISO 8601; UTC if no offset)."),
     ] = None,
     created_before: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="Only operations created before this time (ISO 8601; UTC if no offset)."),
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,

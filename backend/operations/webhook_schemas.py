@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 
 class WebhookEventType(enum.StrEnum):
@@ -16,6 +16,18 @@ class WebhookEventType(enum.StrEnum):
 
 
 class WebhookEndpointCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://hooks.example.com/opsapi",
+                    "event_types": ["operation.completed", "operation.failed"],
+                    "description": "Order service",
+                }
+            ]
+        }
+    )
+
     url: str = Field(
         max_length=2000,
         examples=["https://hooks.example.com/opsapi"],
@@ -33,12 +45,16 @@ class WebhookEndpointCreate(BaseModel):
 class WebhookEndpointUpdate(BaseModel):
     """The fields to change; omitted fields keep their value."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"url": "https://hooks.example.com/v2", "enabled": True}]}
+    )
+
     url: str | None = Field(
         default=None, max_length=2000, examples=["https://hooks.example.com/v2"]
     )
     event_types: list[WebhookEventType] | None = Field(default=None, min_length=1)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = Field(
+    enabled: StrictBool | None = Field(
         default=None,
         description="`true` turns deliveries back on for an endpoint disabled after a 410 Gone "
         "(and clears `disabled_reason`); `false` pauses them.",

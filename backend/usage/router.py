@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from backend.auth.dependencies import CurrentCaller, DbSession
 from backend.errors import problem_responses
 from backend.llm.usage import usage_totals
+from backend.timestamps import IsoDateTime
 from backend.usage.exceptions import InvalidUsagePeriod
 from backend.usage.schemas import UsageLine, UsageReport
 
@@ -30,7 +31,7 @@ async def get_usage(
     session: DbSession,
     caller: CurrentCaller,
     start: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             alias="from",
             description="Start of the period, included (ISO 8601; UTC if no offset). "
@@ -38,7 +39,7 @@ async def get_usage(
         ),
     ] = None,
     end: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             alias="to",
             description="End of the period, excluded (ISO 8601; UTC if no offset). Default: now.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -28,6 +28,7 @@ from backend.features.reports.periods import parse_period
 from backend.features.reports.schemas import ReportOut
 from backend.features.reports.service import Cached, RefreshState
 from backend.operations.http import accepted, accepted_responses
+from backend.timestamps import IsoDate
 
 router = APIRouter(prefix="/people", tags=["reports"])
 
@@ -61,10 +62,10 @@ async def get_person_report(
     session: DbSession,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     first: Annotated[
-        date | None, Query(alias="from", description="First day of a custom period.")
+        IsoDate | None, Query(alias="from", description="First day of a custom period.")
     ] = None,
     last: Annotated[
-        date | None, Query(alias="to", description="Last day of a custom period (included).")
+        IsoDate | None, Query(alias="to", description="Last day of a custom period (included).")
     ] = None,
     refresh: Annotated[
         bool, Query(description="Start a refresh even if the report is fresh.")
