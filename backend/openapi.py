@@ -78,11 +78,10 @@ def document_text(app: FastAPI) -> str:
 # Answers any route may give, declared once here rather than on every route
 # (docs/limits.md): an unreadable body, a body over its limit, and a client throttled
 # for failed logins.
-_UNREADABLE = "INVALID_BODY: the body cannot be read (not UTF-8, or nested too deep)."
-_TOO_LARGE = "PAYLOAD_TOO_LARGE: the request body is larger than the configured limit."
+_UNREADABLE = "The body cannot be read (not UTF-8, or nested too deep)."
+_TOO_LARGE = "The request body is larger than the configured limit."
 _THROTTLED = (
-    "TOO_MANY_AUTH_FAILURES: too many failed authentications from this client or with "
-    "this key; wait Retry-After."
+    "Too many failed authentications from this client or with this key; wait Retry-After."
 )
 
 

@@ -4,7 +4,8 @@ OpenAPI document so clients can branch on them.
 A route's codes are those of the application errors its router module can reach by
 import (its own, its service's, their exceptions modules', the authentication's), at
 the status of each documented answer, plus the codes the app's error handlers give
-everywhere (``VALIDATION_ERROR``, ``DATABASE_UNAVAILABLE``) and, on creates that take
+everywhere (``INVALID_BODY``, ``PAYLOAD_TOO_LARGE``, ``VALIDATION_ERROR``,
+``DATABASE_UNAVAILABLE``) and, on creates that take
 an ``Idempotency-Key``, the idempotency codes. Reachability by import over-approximates
 what one route raises (a router module serves several routes); it never misses a code
 raised through the modules it imports.
@@ -22,7 +23,12 @@ from backend.errors import AppError
 # How far imports are followed from a router module: its service and exceptions
 # (1), what those import (2). Deeper reaches the whole application.
 IMPORT_DEPTH = 2
-HANDLER_CODES = {422: {"VALIDATION_ERROR"}, 503: {"DATABASE_UNAVAILABLE"}}
+HANDLER_CODES = {
+    400: {"INVALID_BODY"},
+    413: {"PAYLOAD_TOO_LARGE"},
+    422: {"VALIDATION_ERROR"},
+    503: {"DATABASE_UNAVAILABLE"},
+}
 IDEMPOTENCY_MODULE = "backend.operations.idempotency"
 AUTH_MODULES = ("backend.auth.dependencies",)
 # Authentication is reached through its dependencies module only: its service's
