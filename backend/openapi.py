@@ -80,9 +80,7 @@ def document_text(app: FastAPI) -> str:
 # for failed logins.
 _UNREADABLE = "The body cannot be read (not UTF-8, or nested too deep)."
 _TOO_LARGE = "The request body is larger than the configured limit."
-_THROTTLED = (
-    "Too many failed authentications from this client or with this key; wait Retry-After."
-)
+_THROTTLED = "Too many failed authentications from this client or with this key; wait Retry-After."
 
 
 def _declare_limits(operation: dict[str, Any]) -> None:
