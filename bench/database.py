@@ -48,6 +48,13 @@ def bench_database_url(explicit: str | None) -> str:
 
 async def recreate(url: str) -> None:
     """Drop the database if it exists, create it empty, and migrate it to head."""
+    await create_empty(url)
+    # Alembic's environment runs its own event loop: keep it off this one.
+    await asyncio.to_thread(upgrade, url)
+
+
+async def create_empty(url: str) -> None:
+    """Drop the database if it exists and create it empty (peers install their own schema)."""
     name = make_url(url).database
     admin_dsn = libpq_dsn(
         make_url(url).set(database="postgres").render_as_string(hide_password=False)
@@ -58,8 +65,11 @@ async def recreate(url: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    # Alembic's environment runs its own event loop: keep it off this one.
-    await asyncio.to_thread(upgrade, url)
+
+
+def named(url: str, name: str) -> str:
+    """The same server as ``url``, another database (one per engine measured)."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 async def create_tenant(sessionmaker: async_sessionmaker[AsyncSession]) -> uuid.UUID:

@@ -40,6 +40,7 @@ from backend.auth import service as auth
 from backend.config import Settings
 from backend.db import asyncpg_url, create_engine, create_sessionmaker, libpq_dsn
 from backend.migrate import upgrade
+from bench import report
 
 ROOT = Path(__file__).resolve().parent.parent
 START_MARKER = "<!-- notify:start -->"
@@ -447,15 +448,7 @@ def _trigger_rows(triggers: dict[str, dict[str, float]]) -> list[str]:
 
 
 def update_docs(path: Path, section: str) -> None:
-    block = f"{START_MARKER}\n{section}\n{END_MARKER}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START_MARKER in text and END_MARKER in text:
-        before, rest = text.split(START_MARKER, 1)
-        after = rest.split(END_MARKER, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    report.update_section(path, START_MARKER, END_MARKER, section)
 
 
 def main(argv: list[str]) -> None:
