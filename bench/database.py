@@ -1,13 +1,15 @@
 """The benchmark's own database: recreated and migrated for every run, with one tenant.
 
 The bench drops and recreates its database, so it never runs on a database it did
-not name for itself: the one in an explicit ``--database-url``, or ``opsapi_bench``
-on the server of ``OPSAPI_DATABASE_URL`` (or of the embedded PostgreSQL).
+not name for itself: the one in an explicit ``--database-url`` or in
+``OPSAPI_BENCH_DATABASE_URL``, or ``opsapi_bench`` on the server of
+``OPSAPI_DATABASE_URL`` (or of the embedded PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +24,8 @@ from backend.db import asyncpg_url, libpq_dsn, resolve_database_url
 from backend.migrate import upgrade
 
 DEFAULT_DATABASE = "opsapi_bench"
+# The server (and database name) every benchmark uses when given no --database-url.
+URL_VARIABLE = "OPSAPI_BENCH_DATABASE_URL"
 # Databases the bench refuses to drop, whatever it is told.
 PROTECTED = frozenset({"postgres", "template0", "template1", "test"})
 
@@ -32,6 +36,7 @@ class UnsafeDatabase(ValueError):
 
 def bench_database_url(explicit: str | None) -> str:
     """The postgresql+asyncpg URL of the database the bench may drop and recreate."""
+    explicit = explicit or os.environ.get(URL_VARIABLE)
     if explicit:
         url = asyncpg_url(explicit)
         name = url.database or DEFAULT_DATABASE

@@ -40,7 +40,8 @@ from backend.auth import service as auth
 from backend.config import Settings
 from backend.db import asyncpg_url, create_engine, create_sessionmaker, libpq_dsn
 from backend.migrate import upgrade
-from bench import report
+from bench import database, plots, report
+from bench.polling import polling_latencies
 
 ROOT = Path(__file__).resolve().parent.parent
 START_MARKER = "<!-- notify:start -->"
@@ -54,14 +55,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.notify", description=__doc__)
     parser.add_argument(
         "--database-url",
-        default="postgresql://postgres@127.0.0.1:5432/opsapi_bench_notify",
-        help="Server and database the bench may drop and recreate.",
+        help="Server and database the bench may drop and recreate (default: "
+        "<the bench database>_notify on the server of OPSAPI_BENCH_DATABASE_URL).",
     )
     parser.add_argument("--clients", type=int, default=1000, help="Idle SSE clients.")
     parser.add_argument("--samples", type=int, default=1000, help="Operations completed.")
     parser.add_argument(
         "--settle", type=float, default=0.05, help="Seconds between opening /wait and COMMIT."
     )
+    parser.add_argument(
+        "--poll-samples", type=int, default=200, help="Operations followed by 1 s polling."
+    )
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="Seconds between polls.")
     parser.add_argument(
         "--trigger-rounds", type=int, default=10, help="Rounds of the trigger cost (0: skip)."
     )
@@ -314,11 +319,17 @@ def summary(seconds: list[float]) -> dict[str, float | int]:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    url = asyncpg_url(args.database_url).render_as_string(hide_password=False)
+    if args.database_url:
+        url = asyncpg_url(args.database_url).render_as_string(hide_password=False)
+    else:
+        url = database.bench_database_url(None)
+        url = database.named(url, f"{make_url(url).database}_notify")
     url, key, _ = await prepare(url)
     dsn = libpq_dsn(url)
     triggers = await trigger_cost(dsn, args.trigger_rounds) if args.trigger_rounds else {}
-    ids = await create_operations(dsn, key, max(args.clients, args.samples))
+    followed = max(args.clients, args.samples)
+    # The last one is the warm-up stream's; the pollers' come after the streams' and waits'.
+    ids = await create_operations(dsn, key, followed + args.poll_samples + 1)
     server = await start_server(url)
     conn = await asyncpg.connect(dsn)
     tasks: list[asyncio.Task[None]] = []
@@ -347,13 +358,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             if index < len(clients):
                 await asyncio.wait_for(clients[index].done.wait(), 30)
                 sse_latencies.append(clients[index].received_at - sent)
+        polled = await polling_latencies(
+            server.port,
+            key,
+            ids[followed : followed + args.poll_samples],
+            lambda op_id: complete(conn, op_id),
+            interval=args.poll_interval,
+        )
         return {
             "event_triggers": triggers,
             "wait": summary(wait_latencies),
+            "polling": summary(polled) if len(polled) > 1 else None,
+            "poll_interval_seconds": args.poll_interval,
             "sse": summary(sse_latencies) if sse_latencies else None,
             "sse_clients": len(clients),
             "server_rss_mib_before": round(rss_before / 2**20, 1),
             "server_rss_mib_after": round(rss_after / 2**20, 1),
+            "postgresql": await conn.fetchval("SHOW server_version"),
             "rss_kib_per_idle_sse_connection": round(
                 (rss_after - rss_before) / 1024 / len(clients), 1
             )
@@ -398,6 +419,13 @@ def render(results: dict[str, Any]) -> str:
         for name, s in (("`/wait` answer", wait), ("SSE event", sse))
         if s is not None
     ]
+    polling = results.get("polling")
+    if polling is not None:
+        rows.append(
+            f"| polling `GET /operations/{{id}}` every {results['poll_interval_seconds']:g} s "
+            f"({polling['count']} operations) | {polling['p50_ms']:.2f} | {polling['p90_ms']:.2f} "
+            f"| {polling['p99_ms']:.2f} | {polling['max_ms']:.2f} | (baseline) |"
+        )
     m = results["machine"]
     return "\n".join(
         [
@@ -412,15 +440,18 @@ def render(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|",
             *rows,
             "",
+            "![delivery latency](../bench/results/notify-latency.png)",
+            "",
             f"Memory per idle SSE connection (server RSS growth / connections): "
             f"**{results['rss_kib_per_idle_sse_connection']} KiB** "
             f"({results['server_rss_mib_before']} MiB → {results['server_rss_mib_after']} MiB "
             f"for {results['sse_clients']:,} streams).",
             "",
             *_trigger_rows(results.get("event_triggers") or {}),
-            f"Measured {results['measured_at']} on {m['nproc']} × {m['cpu']}, Python "
-            f"{m['python']}, with bench, API process and PostgreSQL on the same machine. "
-            "Command:",
+            f"Measured {results['measured_at']} at commit `{m['commit']}` on {m['nproc']} cores "
+            f"({m['cpu']}), {m['memory_gib']} GiB of memory, load average before the run "
+            f"{m['load_average'][0]:g}; PostgreSQL {m['postgresql']}, Python {m['python']}, "
+            "with bench, API process and PostgreSQL on the same machine. Command:"
             "",
             f"    {results['command']}",
         ]
@@ -454,18 +485,35 @@ def update_docs(path: Path, section: str) -> None:
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     command = shlex.join([".venv/bin/python", "-m", "bench.notify", *argv])
+    # Read before the bench adds its own load: the load average shows other work.
+    before = report.machine_info("")
     results = asyncio.run(measure(args))
     results.update(
         command=command,
-        machine=machine(),
+        machine={**before, "postgresql": results.pop("postgresql")},
         measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     print(json.dumps({k: results[k] for k in ("wait", "sse")}, indent=2))
     print(f"RSS per idle SSE connection: {results['rss_kib_per_idle_sse_connection']} KiB")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
+    draw(results, args.output.parent)
     if not args.no_docs:
         update_docs(ROOT / "docs/benchmarks.md", render(results))
+
+
+def draw(results: dict[str, Any], folder: Path) -> None:
+    """p50 and p99 of each way of following an operation to its end."""
+    ways = {"/wait": results["wait"], "SSE": results["sse"], "1 s polling": results["polling"]}
+    ways = {name: s for name, s in ways.items() if s is not None}
+    plots.grouped_bars(
+        folder / "notify-latency.png",
+        title="Completion to client: /wait and SSE beside polling every second",
+        groups=list(ways),
+        series={q: [s[f"{q}_ms"] for s in ways.values()] for q in ("p50", "p99")},
+        ylabel="milliseconds",
+        footnote=plots.machine_note(results["machine"]),
+    )
 
 
 if __name__ == "__main__":
