@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shlex
 import sys
 import time
 from contextlib import AsyncExitStack
@@ -33,11 +32,11 @@ from sqlalchemy.engine import make_url
 from backend.db import libpq_dsn
 from bench import database, interviews, plots, report
 from bench.connections import free_port, wait_port
+from bench.fake_model import opsapi_settings
 from bench.measure import child_process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
-START_MARKER, END_MARKER = report.markers("e2e")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -56,16 +55,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def environment(url: str, model_port: int, concurrency: int) -> dict[str, str]:
     """The settings every opsapi process of the run shares."""
+    # One model request per handler slot: the model, not the client, sets the pace.
     return {
-        "OPSAPI_DATABASE_URL": url,
-        "OPSAPI_RUN_WORKER": "false",
-        "OPSAPI_LOG_LEVEL": "WARNING",
-        "OPSAPI_ENVIRONMENT": "production",
-        "OPSAPI_LLM__PROVIDER": "openai",
-        "OPSAPI_LLM__API_KEY": "sk-bench-not-a-real-key",
-        "OPSAPI_LLM__BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-        "OPSAPI_LLM__MODEL": "bench-model",
-        # One model request per handler slot: the model, not the client, sets the pace.
+        **opsapi_settings(url, model_port),
         "OPSAPI_LLM__MAX_CONCURRENCY": str(concurrency),
     }
 
@@ -293,19 +285,7 @@ def _seconds(point: dict[str, Any], quantile: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "-m", "bench.e2e", *argv])
-    try:
-        results = asyncio.run(measure(args))
-    except (database.UnsafeDatabase, RuntimeError, asyncpg.PostgresError) as exc:
-        sys.exit(f"bench.e2e: {exc}")
-    results["command"] = command
-    report.write_json(args.output, results)
-    draw(results, args.output.parent)
-    if not args.no_docs:
-        report.update_section(
-            ROOT / "docs/benchmarks.md", START_MARKER, END_MARKER, render(results)
-        )
+    report.run_harness("e2e", argv, parse_args(argv), measure, draw, render)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,21 @@ INTERVIEW_FEEDBACK: dict[str, Any] = {
 ANSWERS = {"report": NARRATIVE, "interview": INTERVIEW_FEEDBACK}
 
 
+def opsapi_settings(database_url: str, model_port: int) -> dict[str, str]:
+    """The environment of opsapi processes that use this server as their model (an API
+    process without an in-process worker, quiet logs)."""
+    return {
+        "OPSAPI_DATABASE_URL": database_url,
+        "OPSAPI_RUN_WORKER": "false",
+        "OPSAPI_LOG_LEVEL": "WARNING",
+        "OPSAPI_ENVIRONMENT": "production",
+        "OPSAPI_LLM__PROVIDER": "openai",
+        "OPSAPI_LLM__API_KEY": "sk-bench-not-a-real-key",
+        "OPSAPI_LLM__BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+        "OPSAPI_LLM__MODEL": "bench-model",
+    }
+
+
 def build(delay: float, delay_max: float | None = None, answer: str = "report") -> Starlette:
     """The app: each answer after ``delay`` seconds, or a uniform draw up to ``delay_max``."""
     calls = 0

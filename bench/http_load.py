@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import resource
-import shlex
 import shutil
 import sys
 import tempfile
@@ -40,7 +39,6 @@ from bench.floor import DSN_VARIABLE, SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
-START_MARKER, END_MARKER = report.markers("http")
 LUA = Path(__file__).resolve().parent / "wrk.lua"
 TARGET_FRACTION = 0.70
 
@@ -339,19 +337,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "-m", "bench.http_load", *argv])
-    try:
-        results = asyncio.run(measure(args))
-    except (database.UnsafeDatabase, RuntimeError, asyncpg.PostgresError) as exc:
-        sys.exit(f"bench.http_load: {exc}")
-    results["command"] = command
-    report.write_json(args.output, results)
-    draw(results, args.output.parent)
-    if not args.no_docs:
-        report.update_section(
-            ROOT / "docs/benchmarks.md", START_MARKER, END_MARKER, render(results)
-        )
+    report.run_harness("http_load", argv, parse_args(argv), measure, draw, render, "http")
 
 
 if __name__ == "__main__":

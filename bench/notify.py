@@ -36,11 +36,8 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from backend.auth import service as auth
-from backend.config import Settings
-from backend.db import asyncpg_url, create_engine, create_sessionmaker, libpq_dsn
-from backend.migrate import upgrade
-from bench import database, plots, report
+from backend.db import asyncpg_url, libpq_dsn
+from bench import database, interviews, plots, report
 from bench.polling import polling_latencies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,24 +83,8 @@ async def prepare(url: str) -> tuple[str, str, list[uuid.UUID]]:
     name = make_url(url).database
     if not name or name in PROTECTED:
         raise SystemExit(f"bench.notify drops its database; name one of its own, not {name!r}")
-    admin = await asyncpg.connect(
-        libpq_dsn(asyncpg_url(url).set(database="postgres").render_as_string(hide_password=False))
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url, Settings(database_url=url))
-    try:
-        async with create_sessionmaker(engine)() as session:
-            tenant = await auth.create_tenant(session, "bench")
-            issued = await auth.create_key(session, tenant)
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return url, issued.key, []
+    caller = await interviews.prepare(url)
+    return url, caller.key, []
 
 
 async def create_operations(dsn: str, tenant_key: str, count: int) -> list[uuid.UUID]:

@@ -17,12 +17,24 @@ from bench.database import Progress
 from bench.peer_worker import NOOP, procrastinate_app
 
 
+def progress_sql(table: str, succeeded: str, failed: tuple[str, ...]) -> str:
+    """Counts of completed and of failed jobs in ``table``'s status column."""
+    failed_list = ", ".join(f"'{status}'" for status in failed)
+    return (
+        f"SELECT count(*) FILTER (WHERE status = '{succeeded}') AS completed,"
+        f" count(*) FILTER (WHERE status IN ({failed_list})) AS failed FROM {table}"
+    )
+
+
+def span_sql(table: str, column: str, where: str) -> str:
+    """Seconds from the first completion to the last, as ``table`` timed them."""
+    return f"SELECT extract(epoch FROM max({column}) - min({column})) FROM {table} WHERE {where}"
+
+
 class JobSystem:
     """A peer job system in its own database, with one connection for the bench."""
 
     name = ""
-    # Counts of completed and of failed jobs, and the seconds from the first completion
-    # to the last: statements over the peer's own tables.
     PROGRESS_SQL = ""
     SPAN_SQL = ""
     TABLES = ""
@@ -74,16 +86,11 @@ class JobSystem:
 class Procrastinate(JobSystem):
     name = "procrastinate"
     TABLES = "procrastinate_jobs, procrastinate_events"
-    PROGRESS_SQL = (
-        "SELECT count(*) FILTER (WHERE status = 'succeeded') AS completed,"
-        " count(*) FILTER (WHERE status IN ('failed', 'cancelled', 'aborted')) AS failed"
-        " FROM procrastinate_jobs"
+    PROGRESS_SQL = progress_sql(
+        "procrastinate_jobs", "succeeded", ("failed", "cancelled", "aborted")
     )
     # procrastinate's own trigger records each change of status with its time.
-    SPAN_SQL = (
-        "SELECT extract(epoch FROM max(at) - min(at)) FROM procrastinate_events"
-        " WHERE type = 'succeeded'"
-    )
+    SPAN_SQL = span_sql("procrastinate_events", "at", "type = 'succeeded'")
 
     def __init__(self, dsn: str, connection: asyncpg.Connection) -> None:
         super().__init__(dsn, connection)
@@ -109,15 +116,8 @@ class PgQueuer(JobSystem):
     name = "pgqueuer"
     TABLES = "pgqueuer, pgqueuer_log"
     # A finished job leaves the queue table; its outcome is logged with a timestamp.
-    PROGRESS_SQL = (
-        "SELECT count(*) FILTER (WHERE status = 'successful') AS completed,"
-        " count(*) FILTER (WHERE status IN ('exception', 'canceled')) AS failed"
-        " FROM pgqueuer_log"
-    )
-    SPAN_SQL = (
-        "SELECT extract(epoch FROM max(created) - min(created)) FROM pgqueuer_log"
-        " WHERE status = 'successful'"
-    )
+    PROGRESS_SQL = progress_sql("pgqueuer_log", "successful", ("exception", "canceled"))
+    SPAN_SQL = span_sql("pgqueuer_log", "created", "status = 'successful'")
 
     def __init__(self, dsn: str, connection: asyncpg.Connection) -> None:
         super().__init__(dsn, connection)

@@ -17,8 +17,6 @@ transaction) each. Results go to ``bench/results/peers.json``, plots to
 from __future__ import annotations
 
 import argparse
-import asyncio
-import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from backend.db import libpq_dsn
@@ -38,7 +35,6 @@ from bench.peer_systems import PEER_SYSTEMS, JobSystem
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench/results"
-START_MARKER, END_MARKER = report.markers("peers")
 WARM_UP = 20
 
 
@@ -51,9 +47,11 @@ class Setup:
     worker_args: list[str]  # opsapi: [concurrency]; peers: their worker's options
 
 
-def setups(concurrencies: list[int], pgqueuer_limits: list[int]) -> list[Setup]:
+def setups(
+    concurrencies: list[int], opsapi_wide: list[int], pgqueuer_limits: list[int]
+) -> list[Setup]:
     """Every configuration measured, opsapi's first."""
-    found = [Setup("opsapi", f"concurrency {c}", [str(c)]) for c in concurrencies]
+    found = [Setup("opsapi", f"concurrency {c}", [str(c)]) for c in [*concurrencies, *opsapi_wide]]
     found += [
         Setup("procrastinate", f"concurrency {c}", ["--concurrency", str(c)]) for c in concurrencies
     ]
@@ -74,6 +72,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--n", type=int, default=20_000, help="Jobs per throughput run.")
     parser.add_argument("--batch-size", type=int, default=500, help="Jobs per enqueue.")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10])
+    parser.add_argument(
+        "--opsapi-wide",
+        type=int,
+        nargs="*",
+        default=[100],
+        help="opsapi concurrencies beside pgqueuer's default (which has no limit on jobs in "
+        "flight), measured for opsapi only.",
+    )
     parser.add_argument(
         "--pgqueuer-limits",
         type=int,
@@ -168,7 +174,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             latencies = await enqueue_latencies(system.enqueue_one, args.enqueue_samples)
             enqueue[engine] = report.latency_summary(latencies)
             print(f"{engine} enqueue p50 {enqueue[engine]['p50_ms']:.2f} ms", flush=True)
-        all_setups = setups(args.concurrency, args.pgqueuer_limits)
+        all_setups = setups(args.concurrency, args.opsapi_wide, args.pgqueuer_limits)
         runs: dict[int, list[Run]] = {index: [] for index in range(len(all_setups))}
         # Rounds over every setup, so that other load on the machine weighs on all alike.
         for _round in range(args.repeat):
@@ -242,16 +248,7 @@ def draw(results: dict[str, Any], folder: Path) -> list[Path]:
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
     rows = results["throughput"]
-    best_pgqueuer = max(
-        (r["per_second"] for r in rows if r["setup"] == "default batching"), default=None
-    )
-    ours = max(r["per_second"] for r in rows if r["engine"] == "opsapi")
-    verdict = (
-        "not measured (pgqueuer's default batching was not run)"
-        if best_pgqueuer is None
-        else f"{'met' if ours >= best_pgqueuer else '**not met**'}: opsapi's best "
-        f"{ours:,.0f}/s is {ours / best_pgqueuer:.0%} of pgqueuer's default {best_pgqueuer:,.0f}/s"
-    )
+    verdict = _goal(rows)
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     lines = [
         "## Engine throughput beside the peers",
@@ -303,26 +300,34 @@ def render(results: dict[str, Any]) -> str:
         "(it claims as many operations as it has free slots, with a lease each, fenced "
         "outcomes and an event per change); procrastinate's `concurrency` is the same; "
         "pgqueuer's default fetches batches of 10 with no limit on jobs in flight, and "
-        "`limit N` is the entrypoint's `concurrency_limit`. Raw figures: "
-        "`bench/results/peers.json`.",
+        "`limit N` is the entrypoint's `concurrency_limit`. Like for like, opsapi at "
+        "concurrency 10 compares with pgqueuer's limit 10, and opsapi at a high concurrency "
+        "(the last opsapi row) with pgqueuer's default. pgqueuer at limit 1 is left out: it "
+        "dispatches one job per poll of its queue (about 10/s here), so 20,000 jobs would "
+        "take half an hour. Raw figures: `bench/results/peers.json`.",
     ]
     return "\n".join(lines)
 
 
+def _goal(rows: list[dict[str, Any]]) -> str:
+    """Whether opsapi reached pgqueuer's default batching in this run, said both ways."""
+    pgqueuer = [r["per_second"] for r in rows if r["setup"] == "default batching"]
+    ours = [r for r in rows if r["engine"] == "opsapi"]
+    if not pgqueuer or not ours:
+        return "not measured"
+    target = pgqueuer[0]
+    best = max(ours, key=lambda r: r["per_second"])
+    c10 = next((r for r in ours if r["setup"] == "concurrency 10"), best)
+    met = best["per_second"] >= target
+    return (
+        f"{'met' if met else '**not met**'}. pgqueuer's default: {target:,.0f}/s; opsapi's "
+        f"best, {best['setup']}: {best['per_second']:,.0f}/s ({best['per_second'] / target:.0%}); "
+        f"opsapi at concurrency 10: {c10['per_second']:,.0f}/s ({c10['per_second'] / target:.0%})"
+    )
+
+
 def main(argv: list[str]) -> None:
-    args = parse_args(argv)
-    command = shlex.join([".venv/bin/python", "-m", "bench.peers", *argv])
-    try:
-        results = asyncio.run(measure(args))
-    except (database.UnsafeDatabase, RuntimeError, asyncpg.PostgresError) as exc:
-        sys.exit(f"bench.peers: {exc}")
-    results["command"] = command
-    report.write_json(args.output, results)
-    draw(results, args.output.parent)
-    if not args.no_docs:
-        report.update_section(
-            ROOT / "docs/benchmarks.md", START_MARKER, END_MARKER, render(results)
-        )
+    report.run_harness("peers", argv, parse_args(argv), measure, draw, render)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
+import sys
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
+from bench.database import UnsafeDatabase
 from bench.measure import Enqueued, PickupRun, ThroughputRun
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,24 +28,6 @@ END_MARKER = "<!-- engine:end -->"
 
 TARGET_THROUGHPUT = 2000.0  # operations/s at concurrency 10, one worker process
 TARGET_PICKUP_P50_MS = 5.0
-
-# Measured on the same machine with one worker process, for orientation only.
-PEERS: list[dict[str, str]] = [
-    {"engine": "procrastinate", "setup": "concurrency 10", "rate": "≈ 560/s", "pickup": "4.1 ms"},
-    {
-        "engine": "celery (Redis broker)",
-        "setup": "one worker",
-        "rate": "≈ 1,180/s",
-        "pickup": "not measured",
-    },
-    {"engine": "pgqueuer", "setup": "limit 10", "rate": "≈ 1,830/s", "pickup": "not measured"},
-    {
-        "engine": "pgqueuer",
-        "setup": "default batching",
-        "rate": "≈ 5,760/s",
-        "pickup": "not measured",
-    },
-]
 
 
 def latency_summary(seconds: list[float]) -> dict[str, float | int]:
@@ -158,7 +148,6 @@ def build_results(
             "throughput_c10_per_second": TARGET_THROUGHPUT,
             "pickup_p50_ms": TARGET_PICKUP_P50_MS,
         },
-        "peers": PEERS,
     }
 
 
@@ -264,10 +253,6 @@ def _invocation_rows(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _peer_rows() -> list[str]:
-    return [f"| {p['engine']} | {p['setup']} | {p['rate']} | {p['pickup']} |" for p in PEERS]
-
-
 def render_section(results: dict[str, Any]) -> str:
     """The engine section of docs/benchmarks.md, markers included."""
     m = results["machine"]
@@ -293,11 +278,9 @@ def render_section(results: dict[str, Any]) -> str:
         *_latency_rows(results),
         *_invocation_rows(results),
         "",
-        "Peers, measured on the same machine with one worker process (orientation only):",
-        "",
-        "| engine | setup | throughput | pickup p50 |",
-        "|---|---|---|---|",
-        *_peer_rows(),
+        "The same workload through procrastinate and pgqueuer, measured in one run beside "
+        "opsapi: [Engine throughput beside the peers](#engine-throughput-beside-the-peers) "
+        "(`make bench-peers`).",
         "",
         "Where the time goes: a claim is one statement on the worker's own asyncpg "
         "connection (prepared once, no ORM, no `BEGIN`/`COMMIT`, `synchronous_commit = "
@@ -365,3 +348,27 @@ def update_section(path: Path, start: str, end: str, section: str) -> None:
         updated = current.rstrip("\n") + "\n\n" + section + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(updated)
+
+
+def run_harness(
+    name: str,
+    argv: list[str],
+    args: argparse.Namespace,
+    measure: Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]],
+    draw: Callable[[dict[str, Any], Path], object],
+    render: Callable[[dict[str, Any]], str],
+    section: str | None = None,
+) -> None:
+    """Measure, then write one harness's JSON (``args.output``), its plots beside it and
+    its section of docs/benchmarks.md (unless ``args.no_docs``)."""
+    command = shlex.join([".venv/bin/python", "-m", f"bench.{name}", *argv])
+    try:
+        results = asyncio.run(measure(args))
+    except (UnsafeDatabase, RuntimeError, asyncpg.PostgresError) as exc:
+        sys.exit(f"bench.{name}: {exc}")
+    results["command"] = command
+    write_json(args.output, results)
+    draw(results, args.output.parent)
+    if not args.no_docs:
+        start, end = markers(section or name)
+        update_section(ROOT / "docs/benchmarks.md", start, end, render(results))

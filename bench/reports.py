@@ -53,6 +53,7 @@ from backend.features.people.models import Person
 from backend.features.reviews.models import Review, ReviewCycle, Reviewer
 from backend.migrate import upgrade
 from bench.connections import Connection, free_port, wait_port
+from bench.fake_model import opsapi_settings
 from bench.notify import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,17 +222,7 @@ class Processes:
 
 async def start(url: str, args: argparse.Namespace, gc_log: Path) -> Processes:
     api_port, model_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "OPSAPI_DATABASE_URL": url,
-        "OPSAPI_RUN_WORKER": "false",
-        "OPSAPI_LOG_LEVEL": "WARNING",
-        "OPSAPI_ENVIRONMENT": "production",
-        "OPSAPI_LLM__PROVIDER": "openai",
-        "OPSAPI_LLM__API_KEY": "sk-bench-not-a-real-key",
-        "OPSAPI_LLM__BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-        "OPSAPI_LLM__MODEL": "bench-model",
-    }
+    env = {**os.environ, **opsapi_settings(url, model_port)}
     model = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.fake_model", "--port", str(model_port),
         "--delay", str(args.model_delay), cwd=ROOT, env=env,
