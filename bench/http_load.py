@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import psutil  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from backend.db import libpq_dsn
@@ -179,6 +180,22 @@ async def wrk(
     return figures
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the uvicorn process and its worker processes."""
+    root = psutil.Process(pid)
+    seconds = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        times = process.cpu_times()
+        seconds += float(times.user + times.system)
+    return seconds
+
+
+def _per_request(pid: int, cpu_before: float, figures: dict[str, Any]) -> float:
+    """Milliseconds of server CPU per request since ``cpu_before`` was read."""
+    used = server_cpu_seconds(pid) - cpu_before
+    return round(used * 1000 / max(figures["requests"], 1), 3)
+
+
 async def measure_app(app: App, processes: int, args: argparse.Namespace) -> dict[str, Any]:
     """Warm up, then the create run, then the GET run over what the creates made."""
     log_path = RESULTS / f"http-{app.name}-{processes}.log.tmp"
@@ -189,9 +206,16 @@ async def measure_app(app: App, processes: int, args: argparse.Namespace) -> dic
         warm, run = app.create_paths[:half], app.create_paths[half:] or app.create_paths
         await wrk(port, "POST", warm, app.key, args.warm_up, args)
         created_before = await app.created()
+        cpu = server_cpu_seconds(process.pid)
         post = await wrk(port, "POST", run, app.key, args.duration, args)
+        post["server_cpu_ms_per_request"] = _per_request(
+            server_cpu_seconds(process.pid) - cpu, post
+        )
         post["created"] = await app.created() - created_before
-        get = await wrk(port, "GET", await app.get_paths(), app.key, args.duration, args)
+        get_paths = await app.get_paths()
+        cpu = server_cpu_seconds(process.pid)
+        get = await wrk(port, "GET", get_paths, app.key, args.duration, args)
+        get["server_cpu_ms_per_request"] = _per_request(process.pid, cpu, get)
     finally:
         process.terminate()
         await process.wait()
@@ -288,7 +312,8 @@ def render(results: dict[str, Any]) -> str:
             f"{floor['p50_us'] / 1000:.1f} / {floor['p99_us'] / 1000:.1f} | "
             f"{ours['per_second']:,.0f} | {ours['p50_us'] / 1000:.1f} / "
             f"{ours['p99_us'] / 1000:.1f} | {fraction:.0%} ({verdict}) | "
-            f"{ours['non_2xx'] + ours['socket_errors']} |"
+            f"{ours['non_2xx'] + ours['socket_errors']} | "
+            f"{floor['server_cpu_ms_per_request']:.2f} / {ours['server_cpu_ms_per_request']:.2f} |"
         )
     creates = [r["post"] for r in results["runs"] if r["app"] == "opsapi"]
     made = ", ".join(f"{c['created']:,} of {c['requests']:,}" for c in creates)
@@ -320,8 +345,9 @@ def render(results: dict[str, Any]) -> str:
             f"{TARGET_FRACTION:.0%} of the floor.",
             "",
             "| request | uvicorn processes | floor req/s | floor p50 / p99 ms | opsapi req/s "
-            "| opsapi p50 / p99 ms | opsapi / floor | opsapi errors |",
-            "|---|---|---|---|---|---|---|---|",
+            "| opsapi p50 / p99 ms | opsapi / floor | opsapi errors | server CPU ms per request, "
+            "floor / opsapi |",
+            "|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             f"Operations created by the measured create runs: {made} requests (the rest "
