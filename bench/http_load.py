@@ -193,7 +193,8 @@ def server_cpu_seconds(pid: int) -> float:
 def _per_request(pid: int, cpu_before: float, figures: dict[str, Any]) -> float:
     """Milliseconds of server CPU per request since ``cpu_before`` was read."""
     used = server_cpu_seconds(pid) - cpu_before
-    return round(used * 1000 / max(figures["requests"], 1), 3)
+    requests = int(figures["requests"])
+    return round(used * 1000 / max(requests, 1), 3)
 
 
 async def measure_app(app: App, processes: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -208,9 +209,7 @@ async def measure_app(app: App, processes: int, args: argparse.Namespace) -> dic
         created_before = await app.created()
         cpu = server_cpu_seconds(process.pid)
         post = await wrk(port, "POST", run, app.key, args.duration, args)
-        post["server_cpu_ms_per_request"] = _per_request(
-            server_cpu_seconds(process.pid) - cpu, post
-        )
+        post["server_cpu_ms_per_request"] = _per_request(process.pid, cpu, post)
         post["created"] = await app.created() - created_before
         get_paths = await app.get_paths()
         cpu = server_cpu_seconds(process.pid)
