@@ -268,7 +268,7 @@ def render(results: dict[str, Any]) -> str:
         "the time from the first to the last completion recorded by the database (with "
         "start-up: from starting the worker until a poll every 100 ms sees all done).",
         "",
-        "| job system | worker setup | jobs/s | with start-up | runs | enqueue, batches/s |",
+        "| job system | worker setup | jobs/s | with start-up | runs | enqueued/s (batches) |",
         "|---|---|---|---|---|---|",
         *[
             f"| {r['engine']} | {r['setup']} | {r['per_second']:,.0f} | "
