@@ -355,7 +355,7 @@ def render(results: dict[str, Any]) -> str:
             f"Measured {results['measured_at']} at commit `{m['commit']}` on {m['nproc']} cores "
             f"({m['cpu']}), {m['memory_gib']} GiB of memory, load average before the run "
             f"{m['load_average'][0]:g}; PostgreSQL {m['postgresql']}, Python {m['python']}, "
-            "with bench, API process and PostgreSQL on the same machine. Command:"
+            "with bench, API process and PostgreSQL on the same machine. Command:",
             "",
             f"    {results['command']}",
         ]
