@@ -70,11 +70,11 @@ def grouped_bars(
 ) -> None:
     """For each group (a setup), one bar per series (e.g. p50 and p99)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(8.0, 1.2 * len(groups) + 2), 4.5))
     width = 0.8 / max(len(series), 1)
     for index, (name, values) in enumerate(series.items()):
         xs = [g + index * width for g in range(len(groups))]
-        bars = ax.bar(xs, values, width, label=name)
+        bars = ax.bar(xs, values, width, label=name, color=ENGINE_COLOURS.get(name))
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks([g + width * (len(series) - 1) / 2 for g in range(len(groups))], groups)
     ax.tick_params(axis="x", labelsize=8)
