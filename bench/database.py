@@ -1,13 +1,15 @@
 """The benchmark's own database: recreated and migrated for every run, with one tenant.
 
 The bench drops and recreates its database, so it never runs on a database it did
-not name for itself: the one in an explicit ``--database-url``, or ``opsapi_bench``
-on the server of ``OPSAPI_DATABASE_URL`` (or of the embedded PostgreSQL).
+not name for itself: the one in an explicit ``--database-url`` or in
+``OPSAPI_BENCH_DATABASE_URL``, or ``opsapi_bench`` on the server of
+``OPSAPI_DATABASE_URL`` (or of the embedded PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from dataclasses import dataclass
 
@@ -22,6 +24,8 @@ from backend.db import asyncpg_url, libpq_dsn, resolve_database_url
 from backend.migrate import upgrade
 
 DEFAULT_DATABASE = "opsapi_bench"
+# The server (and database name) every benchmark uses when given no --database-url.
+URL_VARIABLE = "OPSAPI_BENCH_DATABASE_URL"
 # Databases the bench refuses to drop, whatever it is told.
 PROTECTED = frozenset({"postgres", "template0", "template1", "test"})
 
@@ -32,6 +36,7 @@ class UnsafeDatabase(ValueError):
 
 def bench_database_url(explicit: str | None) -> str:
     """The postgresql+asyncpg URL of the database the bench may drop and recreate."""
+    explicit = explicit or os.environ.get(URL_VARIABLE)
     if explicit:
         url = asyncpg_url(explicit)
         name = url.database or DEFAULT_DATABASE
@@ -48,6 +53,13 @@ def bench_database_url(explicit: str | None) -> str:
 
 async def recreate(url: str) -> None:
     """Drop the database if it exists, create it empty, and migrate it to head."""
+    await create_empty(url)
+    # Alembic's environment runs its own event loop: keep it off this one.
+    await asyncio.to_thread(upgrade, url)
+
+
+async def create_empty(url: str) -> None:
+    """Drop the database if it exists and create it empty (peers install their own schema)."""
     name = make_url(url).database
     admin_dsn = libpq_dsn(
         make_url(url).set(database="postgres").render_as_string(hide_password=False)
@@ -58,8 +70,11 @@ async def recreate(url: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    # Alembic's environment runs its own event loop: keep it off this one.
-    await asyncio.to_thread(upgrade, url)
+
+
+def named(url: str, name: str) -> str:
+    """The same server as ``url``, another database (one per engine measured)."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 async def create_tenant(sessionmaker: async_sessionmaker[AsyncSession]) -> uuid.UUID:

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -123,13 +123,22 @@ async def worker_process(
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """Run one worker process for the block; stop it with SIGTERM (graceful) after."""
     env = {
-        **os.environ,
         "OPSAPI_DATABASE_URL": url,
         "OPSAPI_HANDLER_MODULES": '["bench.kinds"]',
     }
+    async with child_process(worker_command(concurrency, cprofile), env, log_path) as proc:
+        yield proc
+
+
+@contextlib.asynccontextmanager
+async def child_process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Run ``command`` (with ``env`` added) for the block, its output to ``log_path``;
+    stop it with SIGTERM (graceful) after."""
     with _open_log(log_path) as log:
         proc = await asyncio.create_subprocess_exec(
-            *worker_command(concurrency, cprofile), env=env, cwd=ROOT, stdout=log, stderr=log
+            *command, env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=log
         )
         try:
             yield proc
@@ -165,17 +174,34 @@ async def wait_completed(
     Answers the seconds (from now) at which the first completion was seen, and at
     which all were.
     """
+    return await wait_until_done(
+        lambda: database.progress(target.engine), proc, n, timeout, log_path
+    )
+
+
+async def wait_until_done(
+    progress: Callable[[], Awaitable[database.Progress]],
+    proc: asyncio.subprocess.Process,
+    n: int,
+    timeout: float,
+    log_path: Path,
+) -> tuple[float | None, float]:
+    """Poll ``progress`` every 100 ms until ``n`` jobs completed (any job system).
+
+    Answers the seconds (from now) at which the first completion was seen, and at
+    which all were.
+    """
     started = time.perf_counter()
     first: float | None = None
     while True:
-        state = await database.progress(target.engine)
+        state = await progress()
         elapsed = time.perf_counter() - started
         if state.completed and first is None:
             first = elapsed
         if state.completed >= n:
             return first, elapsed
         if state.failed:
-            raise WorkerFailed(f"{state.failed} operations failed; see {log_path}")
+            raise WorkerFailed(f"{state.failed} jobs failed; see {log_path}")
         if proc.returncode is not None:
             raise WorkerFailed(f"the worker exited with {proc.returncode}; see {log_path}")
         if elapsed > timeout:

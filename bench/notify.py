@@ -36,10 +36,10 @@ import asyncpg
 import psutil  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
-from backend.auth import service as auth
-from backend.config import Settings
-from backend.db import asyncpg_url, create_engine, create_sessionmaker, libpq_dsn
-from backend.migrate import upgrade
+from backend.db import asyncpg_url, libpq_dsn
+from bench import database, interviews, plots, report
+from bench.polling import polling_latencies
+from bench.triggers import trigger_cost, trigger_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 START_MARKER = "<!-- notify:start -->"
@@ -53,14 +53,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.notify", description=__doc__)
     parser.add_argument(
         "--database-url",
-        default="postgresql://postgres@127.0.0.1:5432/opsapi_bench_notify",
-        help="Server and database the bench may drop and recreate.",
+        help="Server and database the bench may drop and recreate (default: "
+        "<the bench database>_notify on the server of OPSAPI_BENCH_DATABASE_URL).",
     )
     parser.add_argument("--clients", type=int, default=1000, help="Idle SSE clients.")
     parser.add_argument("--samples", type=int, default=1000, help="Operations completed.")
     parser.add_argument(
         "--settle", type=float, default=0.05, help="Seconds between opening /wait and COMMIT."
     )
+    parser.add_argument(
+        "--poll-samples", type=int, default=200, help="Operations followed by 1 s polling."
+    )
+    parser.add_argument("--poll-interval", type=float, default=1.0, help="Seconds between polls.")
     parser.add_argument(
         "--trigger-rounds", type=int, default=10, help="Rounds of the trigger cost (0: skip)."
     )
@@ -80,24 +84,8 @@ async def prepare(url: str) -> tuple[str, str, list[uuid.UUID]]:
     name = make_url(url).database
     if not name or name in PROTECTED:
         raise SystemExit(f"bench.notify drops its database; name one of its own, not {name!r}")
-    admin = await asyncpg.connect(
-        libpq_dsn(asyncpg_url(url).set(database="postgres").render_as_string(hide_password=False))
-    )
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade, url)
-    engine = create_engine(url, Settings(database_url=url))
-    try:
-        async with create_sessionmaker(engine)() as session:
-            tenant = await auth.create_tenant(session, "bench")
-            issued = await auth.create_key(session, tenant)
-            await session.commit()
-    finally:
-        await engine.dispose()
-    return url, issued.key, []
+    caller = await interviews.prepare(url)
+    return url, caller.key, []
 
 
 async def create_operations(dsn: str, tenant_key: str, count: int) -> list[uuid.UUID]:
@@ -203,84 +191,6 @@ async def wait_client(port: int, key: str, op_id: uuid.UUID) -> float:
     return arrived
 
 
-# -- the event log's cost -------------------------------------------------------------
-
-EVENT_TRIGGERS = (
-    "operations_record_created",
-    "operations_record_changed",
-    "operations_queue_webhooks",
-)
-
-
-async def trigger_cost(dsn: str, rounds: int) -> dict[str, dict[str, float]]:
-    """The same statements with the event triggers disabled and enabled, alternately;
-    the best of ``rounds`` of each (the least disturbed by other load)."""
-    conn = await asyncpg.connect(dsn)
-    tenant = await conn.fetchval(
-        "INSERT INTO tenants (id, name) VALUES ($1, 'triggers') RETURNING id", uuid.uuid4()
-    )
-    timings: dict[bool, list[dict[str, float]]] = {True: [], False: []}
-    try:
-        for index in range(2 * rounds):
-            enabled = index % 2 == 1
-            action = "ENABLE" if enabled else "DISABLE"
-            await conn.execute(
-                "ALTER TABLE operations "
-                + ", ".join(f"{action} TRIGGER {name}" for name in EVENT_TRIGGERS)
-            )
-            timings[enabled].append(await _statements(conn, tenant))
-        await conn.execute(
-            "ALTER TABLE operations " + ", ".join(f"ENABLE TRIGGER {n}" for n in EVENT_TRIGGERS)
-        )
-        await conn.execute("DELETE FROM tenants WHERE id = $1", tenant)
-    finally:
-        await conn.close()
-    return {
-        name: {
-            "without_ms": round(min(t[name] for t in timings[False]) * 1000, 2),
-            "with_ms": round(min(t[name] for t in timings[True]) * 1000, 2),
-        }
-        for name in timings[True][0]
-    }
-
-
-async def _statements(conn: asyncpg.Connection, tenant: uuid.UUID) -> dict[str, float]:
-    """Time the engine's statement shapes: a batch of 500 and single-row ones."""
-    ids = [uuid.uuid4() for _ in range(500)]
-    batch = {
-        "enqueue 500 (one INSERT)": (
-            "INSERT INTO operations (id, tenant_id, kind)"
-            " SELECT unnest($1::uuid[]), $2, 'bench.notify'",
-            (ids, tenant),
-        ),
-        "claim 500 (one UPDATE)": (
-            "UPDATE operations SET status = 'processing', attempt = 1, lease_owner = 'b',"
-            " version = version + 1 WHERE id = ANY($1)",
-            (ids,),
-        ),
-        "finish 500 (one UPDATE)": (
-            "UPDATE operations SET status = 'completed', result = '{}', finished_at = now(),"
-            " lease_owner = NULL, version = version + 1 WHERE id = ANY($1)",
-            (ids,),
-        ),
-    }
-    timings: dict[str, float] = {}
-    for name, (sql, args) in batch.items():
-        started = time.perf_counter()
-        await conn.execute(sql, *args)
-        timings[name] = time.perf_counter() - started
-    started = time.perf_counter()
-    for op_id in ids[:200]:
-        await conn.execute(
-            "UPDATE operations SET progress = '{\"percent\": 1}', version = version + 1"
-            " WHERE id = $1",
-            op_id,
-        )
-    timings["200 one-row UPDATEs (own transactions)"] = time.perf_counter() - started
-    await conn.execute("DELETE FROM operations WHERE tenant_id = $1", tenant)
-    return timings
-
-
 # -- measuring ------------------------------------------------------------------------
 
 
@@ -313,11 +223,17 @@ def summary(seconds: list[float]) -> dict[str, float | int]:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    url = asyncpg_url(args.database_url).render_as_string(hide_password=False)
+    if args.database_url:
+        url = asyncpg_url(args.database_url).render_as_string(hide_password=False)
+    else:
+        url = database.bench_database_url(None)
+        url = database.named(url, f"{make_url(url).database}_notify")
     url, key, _ = await prepare(url)
     dsn = libpq_dsn(url)
     triggers = await trigger_cost(dsn, args.trigger_rounds) if args.trigger_rounds else {}
-    ids = await create_operations(dsn, key, max(args.clients, args.samples))
+    followed = max(args.clients, args.samples)
+    # The last one is the warm-up stream's; the pollers' come after the streams' and waits'.
+    ids = await create_operations(dsn, key, followed + args.poll_samples + 1)
     server = await start_server(url)
     conn = await asyncpg.connect(dsn)
     tasks: list[asyncio.Task[None]] = []
@@ -346,13 +262,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             if index < len(clients):
                 await asyncio.wait_for(clients[index].done.wait(), 30)
                 sse_latencies.append(clients[index].received_at - sent)
+        polled = await polling_latencies(
+            server.port,
+            key,
+            ids[followed : followed + args.poll_samples],
+            lambda op_id: complete(conn, op_id),
+            interval=args.poll_interval,
+        )
         return {
             "event_triggers": triggers,
             "wait": summary(wait_latencies),
+            "polling": summary(polled) if len(polled) > 1 else None,
+            "poll_interval_seconds": args.poll_interval,
             "sse": summary(sse_latencies) if sse_latencies else None,
             "sse_clients": len(clients),
             "server_rss_mib_before": round(rss_before / 2**20, 1),
             "server_rss_mib_after": round(rss_after / 2**20, 1),
+            "postgresql": await conn.fetchval("SHOW server_version"),
             "rss_kib_per_idle_sse_connection": round(
                 (rss_after - rss_before) / 1024 / len(clients), 1
             )
@@ -397,6 +323,13 @@ def render(results: dict[str, Any]) -> str:
         for name, s in (("`/wait` answer", wait), ("SSE event", sse))
         if s is not None
     ]
+    polling = results.get("polling")
+    if polling is not None:
+        rows.append(
+            f"| polling `GET /operations/{{id}}` every {results['poll_interval_seconds']:g} s "
+            f"({polling['count']} operations) | {polling['p50_ms']:.2f} | {polling['p90_ms']:.2f} "
+            f"| {polling['p99_ms']:.2f} | {polling['max_ms']:.2f} | (baseline) |"
+        )
     m = results["machine"]
     return "\n".join(
         [
@@ -411,68 +344,60 @@ def render(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|",
             *rows,
             "",
+            "![delivery latency](../bench/results/notify-latency.png)",
+            "",
             f"Memory per idle SSE connection (server RSS growth / connections): "
             f"**{results['rss_kib_per_idle_sse_connection']} KiB** "
             f"({results['server_rss_mib_before']} MiB → {results['server_rss_mib_after']} MiB "
             f"for {results['sse_clients']:,} streams).",
             "",
-            *_trigger_rows(results.get("event_triggers") or {}),
-            f"Measured {results['measured_at']} on {m['nproc']} × {m['cpu']}, Python "
-            f"{m['python']}, with bench, API process and PostgreSQL on the same machine. "
-            "Command:",
+            *trigger_rows(results.get("event_triggers") or {}),
+            f"Measured {results['measured_at']} at commit `{m['commit']}` on {m['nproc']} cores "
+            f"({m['cpu']}), {m['memory_gib']} GiB of memory, load average before the run "
+            f"{m['load_average'][0]:g}; PostgreSQL {m['postgresql']}, Python {m['python']}, "
+            "with bench, API process and PostgreSQL on the same machine. Command:",
             "",
             f"    {results['command']}",
         ]
     )
 
 
-def _trigger_rows(triggers: dict[str, dict[str, float]]) -> list[str]:
-    if not triggers:
-        return []
-    rows = [
-        f"| {name} | {t['without_ms']:.2f} | {t['with_ms']:.2f} "
-        f"| {t['with_ms'] - t['without_ms']:+.2f} |"
-        for name, t in triggers.items()
-    ]
-    return [
-        "The cost of the event log (triggers writing one event per change, and the webhook",
-        "outbox check), measured on the database: the same statements with the triggers",
-        "disabled and enabled, best of the rounds:",
-        "",
-        "| statements | without ms | with ms | difference ms |",
-        "|---|---|---|---|",
-        *rows,
-        "",
-    ]
-
-
 def update_docs(path: Path, section: str) -> None:
-    block = f"{START_MARKER}\n{section}\n{END_MARKER}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START_MARKER in text and END_MARKER in text:
-        before, rest = text.split(START_MARKER, 1)
-        after = rest.split(END_MARKER, 1)[1]
-        text = before + block + after
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text)
+    report.update_section(path, START_MARKER, END_MARKER, section)
 
 
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     command = shlex.join([".venv/bin/python", "-m", "bench.notify", *argv])
+    # Read before the bench adds its own load: the load average shows other work.
+    before = report.machine_info("")
     results = asyncio.run(measure(args))
     results.update(
         command=command,
-        machine=machine(),
+        machine={**before, "postgresql": results.pop("postgresql")},
         measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     print(json.dumps({k: results[k] for k in ("wait", "sse")}, indent=2))
     print(f"RSS per idle SSE connection: {results['rss_kib_per_idle_sse_connection']} KiB")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
+    draw(results, args.output.parent)
     if not args.no_docs:
         update_docs(ROOT / "docs/benchmarks.md", render(results))
+
+
+def draw(results: dict[str, Any], folder: Path) -> None:
+    """p50 and p99 of each way of following an operation to its end."""
+    ways = {"/wait": results["wait"], "SSE": results["sse"], "1 s polling": results["polling"]}
+    ways = {name: s for name, s in ways.items() if s is not None}
+    plots.grouped_bars(
+        folder / "notify-latency.png",
+        title="Completion to client: /wait and SSE beside polling every second",
+        groups=list(ways),
+        series={q: [s[f"{q}_ms"] for s in ways.values()] for q in ("p50", "p99")},
+        ylabel="milliseconds",
+        footnote=plots.machine_note(results["machine"]),
+    )
 
 
 if __name__ == "__main__":

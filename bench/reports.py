@@ -32,7 +32,6 @@ import json
 import os
 import random
 import shlex
-import socket
 import statistics
 import sys
 import tempfile
@@ -53,6 +52,8 @@ from backend.db import asyncpg_url, create_engine, create_sessionmaker, libpq_ds
 from backend.features.people.models import Person
 from backend.features.reviews.models import Review, ReviewCycle, Reviewer
 from backend.migrate import upgrade
+from bench.connections import Connection, free_port, wait_port
+from bench.fake_model import opsapi_settings
 from bench.notify import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,24 +204,6 @@ async def make_stale(url: str, people: list[uuid.UUID]) -> None:
 # -- processes ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_port(port: int, what: str) -> None:
-    for _ in range(300):
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
-
-
 @dataclass
 class Processes:
     api: asyncio.subprocess.Process
@@ -239,17 +222,7 @@ class Processes:
 
 async def start(url: str, args: argparse.Namespace, gc_log: Path) -> Processes:
     api_port, model_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "OPSAPI_DATABASE_URL": url,
-        "OPSAPI_RUN_WORKER": "false",
-        "OPSAPI_LOG_LEVEL": "WARNING",
-        "OPSAPI_ENVIRONMENT": "production",
-        "OPSAPI_LLM__PROVIDER": "openai",
-        "OPSAPI_LLM__API_KEY": "sk-bench-not-a-real-key",
-        "OPSAPI_LLM__BASE_URL": f"http://127.0.0.1:{model_port}/v1",
-        "OPSAPI_LLM__MODEL": "bench-model",
-    }
+    env = {**os.environ, **opsapi_settings(url, model_port)}
     model = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.fake_model", "--port", str(model_port),
         "--delay", str(args.model_delay), cwd=ROOT, env=env,
@@ -278,43 +251,6 @@ async def model_calls(port: int) -> int:
 
 
 # -- clients --------------------------------------------------------------------------
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection on a raw socket."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    @classmethod
-    async def once(cls, port: int, path: str, key: str) -> tuple[int, bytes, float]:
-        connection = await cls.open(port)
-        try:
-            return await connection.get(path, key)
-        finally:
-            connection.close()
-
-    async def get(self, path: str, key: str) -> tuple[int, bytes, float]:
-        """Status, body and seconds from writing the request to reading its last byte."""
-        request = f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\r\n"
-        started = time.perf_counter()
-        self.writer.write(request.encode())
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        body = await self.reader.readexactly(length)
-        return int(status_line.split()[1]), body, time.perf_counter() - started
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 @dataclass(frozen=True)

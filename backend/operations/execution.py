@@ -49,7 +49,9 @@ class Execution:
     params: dict[str, Any]
     handler_task: asyncio.Task[Any] | None = None
     stop_reason: str | None = field(default=None)
-    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Resolved by stop() to wake run(): a bare future, not a task waiting on an event,
+    # since one is made per attempt and the worker starts thousands a second.
+    _stopping: asyncio.Future[None] | None = None
 
     def stop(self, reason: str) -> None:
         """Stop the handler for ``reason``; the first reason given wins."""
@@ -59,7 +61,8 @@ class Execution:
             self.ctx.request_cancel()
         if self.handler_task is not None and not self.handler_task.done():
             self.handler_task.cancel()
-        self._stopping.set()
+        if self._stopping is not None and not self._stopping.done():
+            self._stopping.set_result(None)
 
     async def run(self) -> Verdict:
         try:
@@ -69,7 +72,7 @@ class Execution:
         if self.stop_reason is not None:
             return self._stopped()
         task = self.handler_task = asyncio.create_task(self._call_handler(params))
-        stopping = asyncio.create_task(self._stopping.wait())
+        stopping = self._stopping = asyncio.get_running_loop().create_future()
         try:
             await asyncio.wait(
                 {task, stopping}, timeout=self.kind.timeout, return_when=asyncio.FIRST_COMPLETED
