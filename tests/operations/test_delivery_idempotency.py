@@ -111,11 +111,11 @@ async def test_the_same_key_with_a_different_request_is_422(
 async def test_the_same_key_while_the_first_request_is_in_flight_is_409(
     feature_client: httpx.AsyncClient, caller: ApiCaller, sessionmaker: Sessions
 ) -> None:
-    body = {"value": "slow", "linger": 1.0}
+    body = {"value": "slow", "linger": 2.0}
     first = asyncio.create_task(
         feature_client.post(URL, json=body, headers=with_key(caller, "k-3"))
     )
-    await asyncio.sleep(0.3)
+    await key_reserved(sessionmaker)
 
     duplicate = await feature_client.post(URL, json=body, headers=with_key(caller, "k-3"))
     original = await first
@@ -127,6 +127,17 @@ async def test_the_same_key_while_the_first_request_is_in_flight_is_409(
     assert original.status_code == 202
     assert replay.content == original.content
     assert await operation_count(sessionmaker) == 1
+
+
+async def key_reserved(sessionmaker: Sessions) -> None:
+    """Until the first request's key is reserved (its record committed), however long a
+    loaded machine takes to get there."""
+    async with asyncio.timeout(10):
+        while True:
+            async with sessionmaker() as session:
+                if await session.scalar(select(func.count()).select_from(IdempotencyKey)):
+                    return
+            await asyncio.sleep(0.02)
 
 
 async def test_fifty_concurrent_requests_with_one_key_create_exactly_one_operation(
