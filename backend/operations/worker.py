@@ -30,12 +30,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from backend.auth import failures
 from backend.config import Settings
 from backend.db import libpq_dsn
 from backend.ids import new_id
 from backend.llm import LlmClient
-from backend.operations import claims, delivery, maintenance, repository, scheduling, service
+from backend.operations import claims, repository, scheduling, service, upkeep
 from backend.operations.connection import DedicatedConnection
 from backend.operations.context import OperationContext
 from backend.operations.execution import Execution, StopReason, Verdict
@@ -67,10 +66,9 @@ class Worker:
         self._sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self._dsn = libpq_dsn(database_url)
         self._registry = registry
+        self._settings = settings
         self._ws = settings.worker
         self._retention = settings.operations.retention_seconds
-        self._prune_batch = settings.operations.prune_batch_size
-        self._auth_window = settings.auth.failure_window_seconds
         self._concurrency = concurrency or self._ws.concurrency
         self._queues = list(queues or self._ws.queues)
         self._kinds = list(kinds) if kinds else registry.names()
@@ -387,32 +385,8 @@ class Worker:
         return held
 
     async def maintain(self) -> None:
-        """One round: rescue expired leases, prune expired operations, then delivery's
-        upkeep, in batches."""
-        while True:
-            async with self._engine.begin() as conn:
-                rescued = await maintenance.rescue_expired(
-                    conn, limit=500, retention_seconds=self._retention
-                )
-            for op_id, status in rescued:
-                log.warning("lease expired", extra={"operation_id": str(op_id), "now": status})
-            if len(rescued) < 500:
-                break
-        while True:
-            async with self._engine.begin() as conn:
-                pruned = await maintenance.prune_expired(conn, limit=self._prune_batch)
-            if pruned.operations < self._prune_batch:
-                break
-        # Webhook scheduling, pruning of idempotency keys and delivery logs.
-        await delivery.maintain(self._engine, self._registry, batch_size=self._prune_batch)
-        # Counters of failed authentications whose window has passed.
-        while (
-            await failures.prune(
-                self._engine, window_seconds=self._auth_window, limit=self._prune_batch
-            )
-            == self._prune_batch
-        ):
-            pass
+        """One round of the leader's upkeep (backend.operations.upkeep)."""
+        await upkeep.run_round(self._engine, self._registry, self._settings)
 
     # -- shutdown -----------------------------------------------------------------
 
