@@ -74,6 +74,13 @@ class AuthSettings(BaseModel):
     failure_window_seconds: float = Field(
         default=300.0, gt=0, description="The window failed authentications are counted in."
     )
+    key_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long an API process answers a key it authenticated from memory "
+        "instead of the database (0: off). Revocations and blocks reach every process at "
+        "once through PostgreSQL notifications; this bounds staleness if one is missed.",
+    )
 
 
 class OperationSettings(BaseModel):

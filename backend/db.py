@@ -91,7 +91,9 @@ def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -
         pool_size=settings.database.pool_size + extra_connections,
         max_overflow=settings.database.max_overflow,
         pool_timeout=settings.database.pool_timeout,
-        pool_pre_ping=True,
+        # No ping before each checkout (a round trip per request): a connection found
+        # dead when used raises DATABASE_UNAVAILABLE (503), and SQLAlchemy then discards
+        # every pooled connection opened before it, so the next requests reconnect.
         # Without these a database that stops answering (a frozen host, a network
         # partition) holds every request: asyncpg waits 60 s to connect and forever for
         # an answer. Bounded, the request fails as DATABASE_UNAVAILABLE (503).
@@ -107,6 +109,15 @@ def create_engine(url: str, settings: Settings, *, extra_connections: int = 0) -
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same pool whose statements each commit on their own: no BEGIN
+    and COMMIT round trips. Only for reads of one statement (no snapshot is shared
+    between statements)."""
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
 
 
 async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:

@@ -7,11 +7,20 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from backend import __version__
+from backend.auth.cache import KeyCache
+from backend.auth.failures import CHANNEL_AUTH_BLOCKED
+from backend.auth.service import CHANNEL_KEY_REVOKED
 from backend.config import Settings, get_settings
-from backend.db import create_engine, create_sessionmaker, libpq_dsn, resolve_database_url
+from backend.db import (
+    create_engine,
+    create_read_sessionmaker,
+    create_sessionmaker,
+    libpq_dsn,
+    resolve_database_url,
+)
 from backend.errors import install_error_handlers
 from backend.features import build_registry
 from backend.features.documents.router import router as documents_router
@@ -38,6 +47,8 @@ from backend.operations.webhook_router import router as webhooks_router
 from backend.operations.worker import Worker
 from backend.request_limits import RequestLimits
 from backend.usage.router import router as usage_router
+
+API_PREFIX = "/api/v1"
 
 DESCRIPTION = """\
 Long-running AI work as durable **operations**. A create endpoint answers
@@ -82,18 +93,29 @@ def create_app(
             url, config, extra_connections=config.worker.concurrency if config.run_worker else 0
         )
         waiters = ChangeWaiters()
+        key_cache = KeyCache(
+            config.auth.key_cache_seconds,
+            window_seconds=config.auth.failure_window_seconds,
+            listening=lambda: listener.connection is not None,
+        )
         listener = Listener(
             libpq_dsn(url),
-            {repository.CHANNEL_CHANGED: waiters.on_changed},
+            {
+                repository.CHANNEL_CHANGED: waiters.on_changed,
+                CHANNEL_KEY_REVOKED: key_cache.on_key_revoked,
+                CHANNEL_AUTH_BLOCKED: key_cache.on_blocked,
+            },
             connect_timeout=config.database.connect_timeout,
         )
-        listener.on_reconnect.append(waiters.wake_all)
+        listener.on_reconnect.extend([waiters.wake_all, key_cache.clear])
         app.state.settings = config
         app.state.registry = registry
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.read_sessionmaker = create_read_sessionmaker(engine)
         app.state.event_reads = SharedReads(app.state.sessionmaker)
         app.state.waiters = waiters
+        app.state.key_cache = key_cache
         app.state.migration_head = head_revision()
         await listener.start()
         stop = asyncio.Event()
@@ -143,10 +165,10 @@ def create_app(
     )
     # Added last, so outermost: every answer (a 413 included) carries X-Request-ID.
     app.add_middleware(RequestContext)
-    api = APIRouter(prefix="/api/v1")
+    # Each router straight into the app: a request is matched through one level of
+    # included routers, not two.
     for router in routers:
-        api.include_router(router)
-    app.include_router(api)
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(health_router)
     return app
 

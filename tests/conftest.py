@@ -15,7 +15,7 @@ from backend.auth import service as auth
 from backend.auth.exceptions import TenantNotFound
 from backend.auth.models import Role
 from backend.config import Settings
-from backend.db import create_engine, create_sessionmaker
+from backend.db import create_engine, create_read_sessionmaker, create_sessionmaker
 from backend.main import create_app
 from backend.migrate import upgrade
 from backend.operations.registry import Registry
@@ -153,8 +153,10 @@ async def caller(make_caller: KeyFactory) -> ApiCaller:
 async def unreachable_database(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
     """Point the running app at a port where no database listens."""
     engine = create_engine("postgresql://postgres@127.0.0.1:9/nowhere", settings)
-    previous = app.state.engine, app.state.sessionmaker
-    app.state.engine, app.state.sessionmaker = engine, create_sessionmaker(engine)
+    state = app.state
+    previous = state.engine, state.sessionmaker, state.read_sessionmaker
+    state.engine, state.sessionmaker = engine, create_sessionmaker(engine)
+    state.read_sessionmaker = create_read_sessionmaker(engine)
     yield
-    app.state.engine, app.state.sessionmaker = previous
+    state.engine, state.sessionmaker, state.read_sessionmaker = previous
     await engine.dispose()

@@ -104,12 +104,17 @@ _RECORD_FAILURE = text(
             window_started_at = CASE
                 WHEN f.window_started_at > now() - make_interval(secs => :failure_window)
                 THEN f.window_started_at ELSE now() END
-        RETURNING 1
+        RETURNING f.subject, f.failures
     )
     SELECT (SELECT retry_after FROM blocked) AS retry_after,
-           (SELECT count(*) FROM counted) AS counted
+           (SELECT string_agg(subject, E'\\n') FROM counted
+            WHERE failures >= :max_failures) AS now_blocked
     """
 )
+
+# Tells every API process which subjects this failure blocked (backend.auth.cache).
+_NOTIFY_BLOCKED = text("SELECT pg_notify(:channel, :subjects)")
+CHANNEL_AUTH_BLOCKED = "opsapi_auth_blocked"
 
 
 async def record_failure(engine: AsyncEngine, attempt: Attempt) -> int | None:
@@ -120,6 +125,10 @@ async def record_failure(engine: AsyncEngine, attempt: Attempt) -> int | None:
         return None
     async with engine.begin() as conn:
         row = (await conn.execute(_RECORD_FAILURE, attempt.params())).one()
+        if row.now_blocked:
+            await conn.execute(
+                _NOTIFY_BLOCKED, {"channel": CHANNEL_AUTH_BLOCKED, "subjects": row.now_blocked}
+            )
     retry_after: int | None = row.retry_after
     return retry_after
 

@@ -19,6 +19,8 @@ from backend.auth.models import ApiKey, Principal, Role, Tenant
 KEY_PREFIX = "opsapi_"
 # last_used_at is refreshed at most this often, so a busy key costs no write per request.
 LAST_USED_GRANULARITY_SECONDS = 60
+# Revoked keys are announced here, so API processes drop them from their caches.
+CHANNEL_KEY_REVOKED = "opsapi_key_revoked"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,11 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> uuid.UUID:
         await session.execute(
             update(ApiKey).where(ApiKey.id == key.id).values(revoked_at=text("now()"))
         )
+    # Sent on commit, also when revoking again: every API process forgets the key.
+    await session.execute(
+        text("SELECT pg_notify(:channel, :key_id)"),
+        {"channel": CHANNEL_KEY_REVOKED, "key_id": str(key.id)},
+    )
     return key.id
 
 

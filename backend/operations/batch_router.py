@@ -14,6 +14,7 @@ from backend.errors import problem_responses
 from backend.operations import idempotency, service
 from backend.operations.batches import BatchView
 from backend.operations.schemas import BatchCounts, BatchLinks, BatchOut
+from backend.urls import url_for
 
 router = APIRouter(prefix="/batches", tags=["operations"])
 
@@ -28,7 +29,7 @@ _HEADERS: dict[str, dict[str, Any]] = {
 
 
 def batch_url(request: Request, batch_id: uuid.UUID) -> str:
-    return str(request.url_for("get_batch", batch_id=batch_id))
+    return url_for(request, "get_batch", batch_id=batch_id)
 
 
 def to_schema(request: Request, view: BatchView) -> BatchOut:
@@ -43,9 +44,7 @@ def to_schema(request: Request, view: BatchView) -> BatchOut:
         created_at=view.batch.created_at,
         links=BatchLinks(
             self=batch_url(request, view.batch.id),
-            operations=str(
-                request.url_for("list_operations").include_query_params(batch_id=view.batch.id)
-            ),
+            operations=url_for(request, "list_operations") + f"?batch_id={view.batch.id}",
         ),
     )
 

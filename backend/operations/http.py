@@ -14,12 +14,13 @@ from backend.operations import idempotency, service
 from backend.operations.models import Operation
 from backend.operations.registry import Registry
 from backend.operations.schemas import OperationLinks, OperationOut
+from backend.urls import url_for
 
 _WAIT_PREFERENCE = re.compile(r"^\s*wait\s*=\s*\"?(\d+)\"?\s*$", re.IGNORECASE | re.ASCII)
 
 
 def operation_url(request: Request, op: Operation) -> str:
-    return str(request.url_for("get_operation", operation_id=op.id))
+    return url_for(request, "get_operation", operation_id=op.id)
 
 
 def to_schema(request: Request, op: Operation) -> OperationOut:
@@ -49,13 +50,13 @@ def to_schema(request: Request, op: Operation) -> OperationOut:
             wait=base + "/wait",
             events=base + "/events",
             cancel=base + "/cancel",
-            children=str(request.url_for("list_operations").include_query_params(parent_id=op.id)),
+            children=url_for(request, "list_operations") + f"?parent_id={op.id}",
             parent=None
             if op.parent_id is None
-            else str(request.url_for("get_operation", operation_id=op.parent_id)),
+            else url_for(request, "get_operation", operation_id=op.parent_id),
             batch=None
             if op.batch_id is None
-            else str(request.url_for("get_batch", batch_id=op.batch_id)),
+            else url_for(request, "get_batch", batch_id=op.batch_id),
         ),
     )
 

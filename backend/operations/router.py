@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from backend.auth.dependencies import CurrentCaller, DbSession, WritingCaller
+from backend.auth.dependencies import CurrentCaller, DbSession, ReadSession, WritingCaller
 from backend.errors import problem_responses
 from backend.operations import service
 from backend.operations.http import (
@@ -55,7 +55,7 @@ def _render(request: Request, op: Operation, status_code: int = 200) -> JSONResp
 async def get_operation(
     operation_id: uuid.UUID,
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     caller: CurrentCaller,
     prefer: Annotated[
         str | None,

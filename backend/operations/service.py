@@ -114,9 +114,6 @@ async def create_operation(
     op = await scheduling.insert_operation(session, new, debounce=debounce_s, max_delay=max_delay_s)
     if parent_id is not None:
         session.info.setdefault(scheduling.NEW_CHILDREN, set()).add(parent_id)
-    # A joined operation may have been skipped by a claim while this request held it:
-    # wake the workers again when it commits.
-    await repository.notify_pending(session, spec.queue)
     return op
 
 

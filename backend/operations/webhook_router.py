@@ -27,6 +27,7 @@ from backend.operations.webhook_schemas import (
     WebhookEndpointUpdate,
     WebhookSecret,
 )
+from backend.urls import url_for
 
 router = APIRouter(prefix="/webhook-endpoints", tags=["webhooks"])
 
@@ -78,7 +79,7 @@ async def create_webhook_endpoint(
     created = WebhookEndpointCreated.model_validate(
         {**_out(endpoint).model_dump(), "secret": endpoint.secret}
     )
-    location = str(request.url_for("get_webhook_endpoint", endpoint_id=endpoint.id))
+    location = url_for(request, "get_webhook_endpoint", endpoint_id=endpoint.id)
     response = JSONResponse(
         created.model_dump(mode="json"), status_code=201, headers={"Location": location}
     )

@@ -30,6 +30,7 @@ from backend.operations.http import accepted, accepted_responses, operation_url,
 from backend.operations.idempotency import remember
 from backend.operations.models import Operation
 from backend.operations.schemas import OperationOut
+from backend.urls import url_for
 
 router = APIRouter(prefix="/documents", tags=["documents"])
 
@@ -103,7 +104,7 @@ def storage_of(request: Request) -> DocumentStorage:
 
 
 def _links(request: Request, document_id: uuid.UUID) -> DocumentLinks:
-    url = str(request.url_for("get_document", document_id=document_id))
+    url = url_for(request, "get_document", document_id=document_id)
     return DocumentLinks(
         self=url,
         text=url + "/text",
@@ -205,7 +206,7 @@ async def upload_document(
     except BaseException:
         received.staged.discard()
         raise
-    target = str(request.url_for("get_document", document_id=document_id))
+    target = url_for(request, "get_document", document_id=document_id)
     try:
         created = await service.create_document(
             db,
@@ -388,7 +389,7 @@ async def retry_document_extraction(
         request.app.state.registry,
         caller,
         document_id,
-        target=str(request.url_for("get_document", document_id=document_id)),
+        target=url_for(request, "get_document", document_id=document_id),
         retention=_retention(request),
     )
     return accepted(request, op)
@@ -423,7 +424,7 @@ async def regenerate_document_metadata(
         request.app.state.registry,
         caller,
         document_id,
-        target=str(request.url_for("get_document", document_id=document_id)),
+        target=url_for(request, "get_document", document_id=document_id),
     )
     return accepted(request, op)
 

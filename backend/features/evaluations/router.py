@@ -39,6 +39,7 @@ from backend.operations.http import accepted, accepted_responses, to_schema
 from backend.operations.idempotency import Idempotent, remember
 from backend.operations.schemas import OperationList, OperationOut
 from backend.operations.states import Status
+from backend.urls import url_for
 
 router = APIRouter(prefix="/evaluations", tags=["evaluations"])
 
@@ -46,12 +47,12 @@ LOCATION = {"Location": {"schema": {"type": "string", "format": "uri"}}}
 
 
 def evaluation_url(request: Request, evaluation_id: uuid.UUID) -> str:
-    return str(request.url_for("get_evaluation", evaluation_id=evaluation_id))
+    return url_for(request, "get_evaluation", evaluation_id=evaluation_id)
 
 
 def summary_url(request: Request, evaluation_id: uuid.UUID, student_id: uuid.UUID) -> str:
-    return str(
-        request.url_for("get_student_summary", evaluation_id=evaluation_id, student_id=student_id)
+    return url_for(
+        request, "get_student_summary", evaluation_id=evaluation_id, student_id=student_id
     )
 
 
@@ -80,9 +81,7 @@ def evaluation_out(
         created_at=evaluation.created_at,
         links=EvaluationLinks(
             self=evaluation_url(request, evaluation.id),
-            operations=str(
-                request.url_for("list_evaluation_operations", evaluation_id=evaluation.id)
-            ),
+            operations=url_for(request, "list_evaluation_operations", evaluation_id=evaluation.id),
         ),
     )
 
@@ -340,10 +339,8 @@ async def get_student_summary(
         operation=operation_ref(request, view.operation),
         links=SummaryLinks(
             self=summary_url(request, evaluation.id, student_id),
-            quotes=str(
-                request.url_for(
-                    "get_student_quotes", evaluation_id=evaluation.id, student_id=student_id
-                )
+            quotes=url_for(
+                request, "get_student_quotes", evaluation_id=evaluation.id, student_id=student_id
             ),
             evaluation=evaluation_url(request, evaluation.id),
         ),

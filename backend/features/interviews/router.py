@@ -24,6 +24,7 @@ from backend.features.interviews.schemas import (
 from backend.operations.http import accepted, accepted_responses
 from backend.operations.idempotency import Idempotent, remember
 from backend.operations.schemas import OperationOut
+from backend.urls import url_for
 
 router = APIRouter(prefix="/sessions", tags=["interviews"])
 
@@ -43,7 +44,7 @@ def _problems(*statuses: int, **described: str) -> dict[int | str, dict[str, Any
 async def _session_out(
     request: Request, db: AsyncSession, interview: InterviewSession
 ) -> SessionOut:
-    url = str(request.url_for("get_session", session_id=interview.id))
+    url = url_for(request, "get_session", session_id=interview.id)
     return SessionOut(
         id=interview.id,
         role=interview.role,
@@ -203,7 +204,7 @@ async def generate_session_feedback(
     `Prefer: wait=N`, `/wait`, events or webhooks) until it is `completed` with the
     feedback as its result, or `failed` with an `error`. While one is pending or
     processing for the session, asking again answers that same operation."""
-    target = str(request.url_for("get_session_feedback", session_id=session_id))
+    target = url_for(request, "get_session_feedback", session_id=session_id)
     op = await service.request_feedback(
         db, request.app.state.registry, caller, session_id, target=target
     )

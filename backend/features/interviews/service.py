@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.service import Caller
@@ -82,17 +82,23 @@ async def owned_session(
     """The principal's session; anyone else's (same tenant or not) is not found."""
     if principal_id is None:
         raise SessionNotFound()
-    query = select(InterviewSession).where(
-        InterviewSession.id == session_id,
-        InterviewSession.tenant_id == tenant_id,
-        InterviewSession.principal_id == principal_id,
-    )
+    query = select(InterviewSession).where(_owned(tenant_id, principal_id, session_id))
     if lock:
         query = query.with_for_update(key_share=True)
     interview = await db.scalar(query)
     if interview is None:
         raise SessionNotFound()
     return interview
+
+
+def _owned(
+    tenant_id: uuid.UUID, principal_id: uuid.UUID, session_id: uuid.UUID
+) -> ColumnElement[bool]:
+    return and_(
+        InterviewSession.id == session_id,
+        InterviewSession.tenant_id == tenant_id,
+        InterviewSession.principal_id == principal_id,
+    )
 
 
 async def caller_session(
@@ -171,10 +177,20 @@ async def request_feedback(
 ) -> Operation:
     """The ``interview.feedback`` operation for a completed session of the caller's: a
     new one, or the one already pending or processing for it."""
-    interview = await caller_session(db, caller, session_id, lock=True)
+    # The session, locked, and whether it has feedback: one round trip.
+    feedback = select(InterviewFeedback.id).where(InterviewFeedback.session_id == session_id)
+    query = (
+        select(InterviewSession, feedback.exists().label("has_feedback"))
+        .where(_owned(caller.tenant_id, caller.principal_id, session_id))
+        .with_for_update(key_share=True, of=InterviewSession)
+    )
+    row = (await db.execute(query)).first()
+    if row is None:
+        raise SessionNotFound()
+    interview: InterviewSession = row.InterviewSession
     if interview.state is not SessionStatus.completed:
         raise SessionNotCompleted()
-    if await has_feedback(db, interview.id):
+    if row.has_feedback:
         raise FeedbackAlreadyExists()
     return await operations.create_operation(
         db,

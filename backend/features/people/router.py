@@ -15,6 +15,7 @@ from backend.features.people.access import AdminCaller
 from backend.features.people.models import Person
 from backend.features.people.schemas import PersonCreate, PersonList, PersonOut, PrincipalLink
 from backend.operations.idempotency import Idempotent, remember
+from backend.urls import url_for
 
 router = APIRouter(prefix="/people", tags=["people"])
 
@@ -56,7 +57,7 @@ async def create_person(
     """Someone feedback can be about: the subject of a review cycle, a student of an
     evaluation. `external_id` (your system's id) is unique in the tenant: 409 if taken."""
     person = await service.create_person(session, caller.tenant_id, body)
-    location = str(request.url_for("get_person", person_id=person.id))
+    location = url_for(request, "get_person", person_id=person.id)
     response = JSONResponse(
         person_out(person, []).model_dump(mode="json"),
         status_code=201,

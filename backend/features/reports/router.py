@@ -29,6 +29,7 @@ from backend.features.reports.schemas import ReportOut
 from backend.features.reports.service import Cached, RefreshState
 from backend.operations.http import accepted, accepted_responses
 from backend.timestamps import IsoDate
+from backend.urls import url_for
 
 router = APIRouter(prefix="/people", tags=["reports"])
 
@@ -162,7 +163,7 @@ def report_response(
             "id": str(refresh.id),
             "status": refresh.status,
             "error": None if refresh.error is None else json.loads(refresh.error),
-            "url": str(request.url_for("get_operation", operation_id=refresh.id)),
+            "url": url_for(request, "get_operation", operation_id=refresh.id),
         }
     # Both are JSON objects: the stored one loses its closing brace, the live one its
     # opening brace.

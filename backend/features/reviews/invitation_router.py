@@ -24,6 +24,7 @@ from backend.features.reviews.schemas import (
     ReviewReceipt,
     ReviewSubmit,
 )
+from backend.urls import url_for
 
 router = APIRouter(prefix="/reviews", tags=["reviews"])
 
@@ -65,7 +66,7 @@ def invitation_url(request: Request, token: str) -> str:
     template = request.app.state.settings.feedback.invitation_url
     if template:
         return str(template).replace("{token}", token)
-    return str(request.url_for("get_invitation", token=token))
+    return url_for(request, "get_invitation", token=token)
 
 
 @router.get(
@@ -123,7 +124,7 @@ async def submit_review(
         request.app.state.registry,
         token,
         body,
-        summary_url=lambda cycle_id: str(request.url_for("get_cycle_summary", cycle_id=cycle_id)),
+        summary_url=lambda cycle_id: url_for(request, "get_cycle_summary", cycle_id=cycle_id),
         debounce=timedelta(seconds=debounce) if debounce > 0 else None,
     )
     receipt = ReviewReceipt(id=review.id, cycle_title=cycle.title, submitted_at=review.submitted_at)

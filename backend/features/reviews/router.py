@@ -32,6 +32,7 @@ from backend.llm.tasks import FeedbackSummary
 from backend.operations.http import accepted, accepted_responses
 from backend.operations.idempotency import Idempotent, remember
 from backend.operations.schemas import OperationOut
+from backend.urls import url_for
 
 router = APIRouter(prefix="/cycles", tags=["reviews"])
 
@@ -39,7 +40,7 @@ LOCATION = {"Location": {"schema": {"type": "string", "format": "uri"}}}
 
 
 def summary_url(request: Request, cycle_id: uuid.UUID) -> str:
-    return str(request.url_for("get_cycle_summary", cycle_id=cycle_id))
+    return url_for(request, "get_cycle_summary", cycle_id=cycle_id)
 
 
 def reviewer_out(view: ReviewerView) -> ReviewerOut:
@@ -69,7 +70,7 @@ def cycle_out(request: Request, view: CycleView) -> CycleOut:
         summary_operation=operation_ref(request, view.summary_operation),
         created_at=cycle.created_at,
         links=CycleLinks(
-            self=str(request.url_for("get_cycle", cycle_id=cycle.id)),
+            self=url_for(request, "get_cycle", cycle_id=cycle.id),
             summary=summary_url(request, cycle.id),
         ),
     )
@@ -91,7 +92,7 @@ def summary_out(request: Request, view: SummaryView) -> CycleSummaryOut:
         operation=operation_ref(request, view.operation),
         links=SummaryLinks(
             self=summary_url(request, s.cycle_id),
-            cycle=str(request.url_for("get_cycle", cycle_id=s.cycle_id)),
+            cycle=url_for(request, "get_cycle", cycle_id=s.cycle_id),
         ),
     )
 
@@ -119,7 +120,7 @@ async def create_cycle(
     response = JSONResponse(
         cycle_out(request, view).model_dump(mode="json"),
         status_code=201,
-        headers={"Location": str(request.url_for("get_cycle", cycle_id=cycle.id))},
+        headers={"Location": url_for(request, "get_cycle", cycle_id=cycle.id)},
     )
     remember(request, response)
     return response
@@ -169,7 +170,7 @@ async def invite_reviewer(
     response = JSONResponse(
         invited.model_dump(mode="json"),
         status_code=201,
-        headers={"Location": str(request.url_for("get_cycle", cycle_id=cycle_id))},
+        headers={"Location": url_for(request, "get_cycle", cycle_id=cycle_id)},
     )
     remember(request, response)
     return response
