@@ -11,8 +11,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class DatabaseSettings(BaseModel):
-    pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
-    max_overflow: int = Field(default=10, ge=0, description="Extra connections under load.")
+    pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="Connections kept per process (opened as needed, then kept).",
+    )
+    max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description="Extra connections under load, closed as soon as they are returned: "
+        "under sustained load each costs a new server process per checkout, so a larger "
+        "pool_size serves better.",
+    )
     pool_timeout: float = Field(
         default=10.0, gt=0, description="Seconds to wait for a free connection before failing."
     )

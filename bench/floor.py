@@ -18,7 +18,7 @@ import asyncpg
 from fastapi import FastAPI, HTTPException, Request
 
 DSN_VARIABLE = "OPSAPI_BENCH_FLOOR_DSN"
-POOL_SIZE = 20  # opsapi's default pool: 10 connections and 10 of overflow per process
+POOL_SIZE = 20  # opsapi's default pool: 20 connections per process, no overflow
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS floor_jobs ("
     " id uuid PRIMARY KEY, kind text NOT NULL, status text NOT NULL DEFAULT 'pending',"
