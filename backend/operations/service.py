@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from backend.auth.service import Caller
@@ -149,19 +149,19 @@ def validate_params(registry: Registry, kind: str, params: dict[str, Any]) -> Ba
 async def get_operation(session: AsyncSession, scope: Scope, op_id: uuid.UUID) -> Operation:
     """The operation by id (primary key), if ``scope`` sees it. One whose retention has
     passed is gone for clients even before the leader prunes it: OPERATION_EXPIRED."""
-    row = (
-        await session.execute(
-            select(Operation, scheduling.expired()).where(
-                Operation.id == op_id, as_reader(scope).sees()
-            )
-        )
-    ).first()
-    if row is None:
+    row = (await session.execute(_OPERATION_BY_ID, {"op_id": op_id})).first()
+    if row is None or not as_reader(scope).sees_row(row.Operation):
         raise OperationNotFound()
     if row.expired:
         raise OperationExpired()
     op: Operation = row.Operation
     return op
+
+
+# Built once: SQLAlchemy computes a statement's cache key on every execution unless it
+# is the same statement object (most of a GET's database-side Python time otherwise).
+# Visibility is checked on the row read (Reader.sees_row), not in the statement.
+_OPERATION_BY_ID = select(Operation, scheduling.expired()).where(Operation.id == bindparam("op_id"))
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ class Reader:
             ),
         )
 
+    def sees_row(self, op: Operation) -> bool:
+        """``sees()`` for an operation already read."""
+        if op.tenant_id != self.tenant_id:
+            return False
+        return op.kind not in self.private_kinds or op.principal_id == self.principal_id
+
 
 Scope = uuid.UUID | Reader
 
