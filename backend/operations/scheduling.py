@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -203,7 +203,8 @@ async def insert_operation(
 ) -> Operation:
     """Insert ``new``, or answer the operation its dedup or coalesce key leads to; the
     queue's workers are woken when the transaction commits."""
-    params: dict[str, Any] = {**asdict(new), "wake_channel": CHANNEL_PENDING}
+    # Shallow: asdict() deep-copies every value, a tenth of a millisecond per create.
+    params: dict[str, Any] = {**vars(new), "wake_channel": CHANNEL_PENDING}
     statement: TextClause
     if new.dedup_key is not None:
         statement = _DEDUPLICATED
@@ -214,12 +215,20 @@ async def insert_operation(
         statement = _COALESCED_PLAIN
     else:
         statement = _PLAIN
-    query = select(Operation).from_statement(statement).execution_options(populate_existing=True)
+    query = _QUERIES[statement]
     for _ in range(MAX_ROUNDS):
         op: Operation | None = (await session.scalars(query, params)).first()
         if op is not None:
             return op
     raise RuntimeError(f"Could not create or find the operation for {new.kind} after racing.")
+
+
+# The ORM queries over those statements, built once: a statement object executed again
+# keeps its cache key instead of having it computed on every create.
+_QUERIES = {
+    statement: select(Operation).from_statement(statement).execution_options(populate_existing=True)
+    for statement in (_PLAIN, _DEDUPLICATED, _COALESCED_PLAIN, _COALESCED_DEBOUNCED)
+}
 
 
 _INSERT_MANY = text(
@@ -263,7 +272,7 @@ async def insert_many(
             for i in items
         ]
     )
-    values = asdict(template)
+    values = dict(vars(template))
     await session.execute(
         _INSERT_MANY,
         {

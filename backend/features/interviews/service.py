@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth.service import Caller
@@ -91,9 +91,10 @@ async def owned_session(
     return interview
 
 
-def _owned(
-    tenant_id: uuid.UUID, principal_id: uuid.UUID, session_id: uuid.UUID
-) -> ColumnElement[bool]:
+_Id = uuid.UUID | BindParameter[Any]
+
+
+def _owned(tenant_id: _Id, principal_id: _Id, session_id: _Id) -> ColumnElement[bool]:
     return and_(
         InterviewSession.id == session_id,
         InterviewSession.tenant_id == tenant_id,
@@ -167,6 +168,21 @@ async def complete_session(
     return interview
 
 
+# The caller's session, locked, and whether it has feedback: one round trip. Built once,
+# so its cache key is not computed again on every request.
+_FEEDBACK_TARGET = (
+    select(
+        InterviewSession,
+        select(InterviewFeedback.id)
+        .where(InterviewFeedback.session_id == InterviewSession.id)
+        .exists()
+        .label("has_feedback"),
+    )
+    .where(_owned(bindparam("tenant_id"), bindparam("principal_id"), bindparam("session_id")))
+    .with_for_update(key_share=True, of=InterviewSession)
+)
+
+
 async def request_feedback(
     db: AsyncSession,
     registry: Registry,
@@ -177,14 +193,12 @@ async def request_feedback(
 ) -> Operation:
     """The ``interview.feedback`` operation for a completed session of the caller's: a
     new one, or the one already pending or processing for it."""
-    # The session, locked, and whether it has feedback: one round trip.
-    feedback = select(InterviewFeedback.id).where(InterviewFeedback.session_id == session_id)
-    query = (
-        select(InterviewSession, feedback.exists().label("has_feedback"))
-        .where(_owned(caller.tenant_id, caller.principal_id, session_id))
-        .with_for_update(key_share=True, of=InterviewSession)
-    )
-    row = (await db.execute(query)).first()
+    params = {
+        "session_id": session_id,
+        "tenant_id": caller.tenant_id,
+        "principal_id": caller.principal_id,
+    }
+    row = (await db.execute(_FEEDBACK_TARGET, params)).first()
     if row is None:
         raise SessionNotFound()
     interview: InterviewSession = row.InterviewSession
