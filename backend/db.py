@@ -9,9 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -129,3 +130,12 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
         except BaseException:
             await session.rollback()
             raise
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+async def notify(conn: AsyncConnection | AsyncSession, channel: str, payload: str) -> None:
+    """NOTIFY ``channel`` with ``payload``; PostgreSQL delivers it when the transaction
+    commits, and not at all if it rolls back."""
+    await conn.execute(_NOTIFY, {"channel": channel, "payload": payload})

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from backend.db import notify
+
 # IPv6 clients are counted by their /64: one host usually holds a whole /64, and
 # counting single addresses would give it 2^64 fresh counters.
 IPV6_PREFIX = 64
@@ -114,8 +116,7 @@ _RECORD_FAILURE = text(
     """
 )
 
-# Tells every API process which subjects this failure blocked (backend.auth.cache).
-_NOTIFY_BLOCKED = text("SELECT pg_notify(:channel, :subjects)")
+# Tells every API process which subjects a failure blocked (backend.auth.cache).
 CHANNEL_AUTH_BLOCKED = "opsapi_auth_blocked"
 
 
@@ -128,9 +129,7 @@ async def record_failure(engine: AsyncEngine, attempt: Attempt) -> int | None:
     async with engine.begin() as conn:
         row = (await conn.execute(_RECORD_FAILURE, attempt.params())).one()
         if row.now_blocked:
-            await conn.execute(
-                _NOTIFY_BLOCKED, {"channel": CHANNEL_AUTH_BLOCKED, "subjects": row.now_blocked}
-            )
+            await notify(conn, CHANNEL_AUTH_BLOCKED, row.now_blocked)
     retry_after: int | None = row.retry_after
     return retry_after
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.auth.exceptions import KeyNotFound, TenantExists, TenantNotFound
 from backend.auth.failures import BLOCKED, Attempt
 from backend.auth.models import ApiKey, Principal, Role, Tenant
+from backend.db import notify
 
 KEY_PREFIX = "opsapi_"
 # last_used_at is refreshed at most this often, so a busy key costs no write per request.
@@ -146,10 +147,7 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> uuid.UUID:
             update(ApiKey).where(ApiKey.id == key.id).values(revoked_at=text("now()"))
         )
     # Sent on commit, also when revoking again: every API process forgets the key.
-    await session.execute(
-        text("SELECT pg_notify(:channel, :key_id)"),
-        {"channel": CHANNEL_KEY_REVOKED, "key_id": str(key.id)},
-    )
+    await notify(session, CHANNEL_KEY_REVOKED, str(key.id))
     return key.id
 
 

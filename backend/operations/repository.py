@@ -21,6 +21,8 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from backend.db import notify
+
 Executor = AsyncConnection | AsyncSession
 # The hot statements (claim, finish) also run on a worker's own asyncpg connections.
 Connection: TypeAlias = "asyncpg.Connection | AsyncConnection | AsyncSession"
@@ -292,22 +294,13 @@ async def notify_changed(conn: Executor, ids: Sequence[uuid.UUID]) -> None:
     """Announce changed operations to waiters; delivered when the transaction commits."""
     for start in range(0, len(ids), MAX_IDS_PER_NOTIFY):
         chunk = ",".join(str(i) for i in ids[start : start + MAX_IDS_PER_NOTIFY])
-        await conn.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL_CHANGED, "payload": chunk},
-        )
+        await notify(conn, CHANNEL_CHANGED, chunk)
 
 
 async def notify_pending(conn: Executor, queue: str) -> None:
     """Wake idle workers of a queue; delivered when the transaction commits."""
-    await conn.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CHANNEL_PENDING, "payload": queue},
-    )
+    await notify(conn, CHANNEL_PENDING, queue)
 
 
 async def notify_cancel(conn: Executor, id: uuid.UUID) -> None:
-    await conn.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": CHANNEL_CANCEL, "payload": str(id)},
-    )
+    await notify(conn, CHANNEL_CANCEL, str(id))
